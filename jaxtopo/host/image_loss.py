@@ -1,0 +1,226 @@
+"""Topological loss value and its gradient map for images (host side, numpy).
+
+This is everything `jaxtopo.sat_loss` and friends run inside `jax.pure_callback`: persistence of
+the prediction (and, cached, of the target), matching per homology dimension, and the gradient
+of Eq. 7, which is non-zero only at creator and destroyer pixels.
+
+Gradient: after matching, every counted predicted point p = (b, d) has a goal (b*, d*): its
+matched target point, or its projection onto the diagonal. Its term is w * r^q with
+r = ||(b - b*, d - d*)|| and w the spatial weight (1 for the diagonal), and b, d are the values of
+f = 1 - L at the creator and destroyer pixels, so the term's derivative lands on those two pixels
+only. Holding the goal fixed gives the exact derivative of the loss also for diagonal terms
+(moving along the diagonal does not change the distance to it).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import threading
+
+import numpy as np
+
+from jaxtopo.host import matching as matching_lib
+from jaxtopo.host.persistence import CONSTRUCTIONS, Diagram, persistence_diagrams
+
+
+@dataclasses.dataclass(frozen=True)
+class TopoLossConfig:
+    """Static options of a topological loss (hashable, so it can parameterise a callback)."""
+
+    policy: str = "optimal"
+    variant: str = "official"
+    spatial: bool = True
+    min_spatial_weight: float = 0.05
+    construction: str = "T"
+    pad: bool = True
+    dims: tuple[int, ...] = (0, 1)
+    backend: str | None = None
+
+    def __post_init__(self):
+        if self.policy not in matching_lib.POLICIES:
+            raise ValueError(f"matching must be one of {matching_lib.POLICIES}, got {self.policy!r}")
+        if self.variant not in matching_lib.VARIANTS:
+            raise ValueError(f"variant must be one of {matching_lib.VARIANTS}, got {self.variant!r}")
+        if self.construction not in CONSTRUCTIONS:
+            raise ValueError(f"construction must be one of {CONSTRUCTIONS}, got {self.construction!r}")
+        if not self.dims or any(d not in (0, 1) for d in self.dims) or len(set(self.dims)) != len(self.dims):
+            raise ValueError(f"dims must be a non-empty subset of (0, 1), got {self.dims!r}")
+        if not 0.0 <= self.min_spatial_weight <= 1.0:
+            raise ValueError(f"min_spatial_weight must lie in [0, 1], got {self.min_spatial_weight!r}")
+
+    @property
+    def cost_model(self) -> matching_lib.CostModel:
+        return matching_lib.CostModel(self.variant, self.spatial, self.min_spatial_weight)
+
+
+def filtration(image: np.ndarray, *, pad: bool) -> np.ndarray:
+    """f = 1 - clip(image, 0, 1), padded by one pixel of foreground (f = 0) when ``pad``.
+
+    Computed in the image's own float precision, as the official code does, so diagram values
+    are exactly the (1 - likelihood) values the network produced.
+    """
+    image = np.asarray(image)
+    if not np.issubdtype(image.dtype, np.floating):
+        image = image.astype(np.float32)
+    one = image.dtype.type(1)
+    f = one - np.clip(image, 0, one)
+    if pad:
+        f = np.pad(f, 1, mode="constant", constant_values=0)
+    return f
+
+
+@dataclasses.dataclass(frozen=True)
+class _PreparedDiagrams:
+    """Per dimension: the diagram plus its points and normalised creator coordinates."""
+
+    diagrams: dict[int, Diagram]
+    points: dict[int, np.ndarray]
+    creator_xy: dict[int, np.ndarray]
+
+
+def _prepare(f: np.ndarray, image_shape: tuple[int, int], config: TopoLossConfig) -> _PreparedDiagrams:
+    diagrams = persistence_diagrams(f, construction=config.construction, backend=config.backend)
+    height, width = image_shape
+    width_padded = f.shape[1]
+    points, creator_xy = {}, {}
+    for dim, diagram in diagrams.items():
+        points[dim] = diagram.points()
+        rows, cols = np.divmod(diagram.creator, width_padded)
+        # normalised by the unpadded size, as in the paper and the official code
+        creator_xy[dim] = np.stack([rows / height, cols / width], axis=1).astype(np.float64)
+    return _PreparedDiagrams(diagrams, points, creator_xy)
+
+
+class TargetDiagramCache:
+    """LRU cache of target diagrams keyed by the target's bytes: a fixed target costs one hash."""
+
+    def __init__(self, maxsize: int = 16384):
+        self.maxsize = maxsize
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, f: np.ndarray, image_shape, config: TopoLossConfig) -> _PreparedDiagrams:
+        digest = hashlib.blake2b(np.ascontiguousarray(f).tobytes(), digest_size=16).digest()
+        key = (digest, f.shape, str(f.dtype), image_shape, config.construction, config.backend)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key]
+        prepared = _prepare(f, image_shape, config)
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = prepared
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return prepared
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+TARGET_CACHE = TargetDiagramCache()
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageMatching:
+    """Everything one image's loss was made of (for tests, plots and debugging)."""
+
+    value: float
+    prediction: _PreparedDiagrams
+    target: _PreparedDiagrams
+    matchings: dict[int, matching_lib.Matching]
+
+
+def match_image(likelihood: np.ndarray, target: np.ndarray, config: TopoLossConfig, *, cache=TARGET_CACHE) -> ImageMatching:
+    """Persistence of both images and the matching in every requested dimension."""
+    likelihood = np.asarray(likelihood)
+    target = np.asarray(target)
+    if likelihood.ndim != 2 or likelihood.shape != target.shape:
+        raise ValueError(
+            f"expected two 2D images of one shape, got {likelihood.shape} and {target.shape}"
+        )
+    image_shape = likelihood.shape
+    pred = _prepare(filtration(likelihood, pad=config.pad), image_shape, config)
+    target_f = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
+    tgt = cache.get(target_f, image_shape, config) if cache is not None else _prepare(target_f, image_shape, config)
+    matchings = {}
+    for dim in config.dims:
+        matchings[dim] = matching_lib.match(
+            pred.points[dim],
+            tgt.points[dim],
+            pred.creator_xy[dim],
+            tgt.creator_xy[dim],
+            cost_model=config.cost_model,
+            policy=config.policy,
+        )
+    value = float(sum(m.value for m in matchings.values()))
+    return ImageMatching(value, pred, tgt, matchings)
+
+
+def gradient_map(result: ImageMatching, config: TopoLossConfig, padded_shape) -> np.ndarray:
+    """d loss / d f on the (padded) image: non-zero only at creator and destroyer pixels."""
+    grad = np.zeros(int(np.prod(padded_shape)), dtype=np.float64)
+    cost_model = config.cost_model
+    for dim, matching in result.matchings.items():
+        diagram = result.prediction.diagrams[dim]
+        pred_points = result.prediction.points[dim]
+        tgt_points = result.target.points[dim]
+        idx = np.flatnonzero(matching.counted)
+        if idx.size == 0:
+            continue
+        points = pred_points[idx]
+        partner = matching.matched_to[idx]
+        matched = partner != matching_lib.DIAGONAL
+        goals = np.repeat(points.mean(axis=1, keepdims=True), 2, axis=1)  # diagonal projections
+        goals[matched] = tgt_points[partner[matched]]
+        weights = np.ones(idx.size)
+        weights[matched] = cost_model.spatial_weights_of_pairs(
+            result.prediction.creator_xy[dim][idx[matched]],
+            result.target.creator_xy[dim][partner[matched]],
+        )
+        delta = points - goals  # [k, 2]: (b - b*, d - d*)
+        if cost_model.q == 1:
+            r = np.sqrt(np.sum(delta**2, axis=1))
+            scale = np.divide(weights, r, out=np.zeros_like(r), where=r > 0)
+        else:
+            scale = 2.0 * weights
+        np.add.at(grad, diagram.creator[idx], scale * delta[:, 0])
+        np.add.at(grad, diagram.destroyer[idx], scale * delta[:, 1])
+    return grad.reshape(padded_shape)
+
+
+def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: TopoLossConfig, *, cache=TARGET_CACHE):
+    """(loss value, d loss / d likelihood [H, W]) for one image; NaN value if any input is not finite."""
+    likelihood = np.asarray(likelihood)
+    if not (np.all(np.isfinite(likelihood)) and np.all(np.isfinite(target))):
+        return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
+    result = match_image(likelihood, target, config, cache=cache)
+    padded_shape = tuple(s + 2 for s in likelihood.shape) if config.pad else likelihood.shape
+    grad_f = gradient_map(result, config, padded_shape)
+    if config.pad:
+        grad_f = grad_f[1:-1, 1:-1]
+    return result.value, -grad_f  # f = 1 - L
+
+
+def batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig):
+    """Per-image values [...] and gradient maps [..., H, W] for any leading batch dimensions."""
+    likelihoods = np.asarray(likelihoods)
+    targets = np.broadcast_to(np.asarray(targets), likelihoods.shape)
+    lead, image_shape = likelihoods.shape[:-2], likelihoods.shape[-2:]
+    flat_l = likelihoods.reshape((-1,) + image_shape)
+    flat_t = targets.reshape((-1,) + image_shape)
+    values = np.empty(flat_l.shape[0], dtype=np.float64)
+    grads = np.empty(flat_l.shape, dtype=np.float64)
+    for b in range(flat_l.shape[0]):
+        values[b], grads[b] = image_loss_and_grad(flat_l[b], flat_t[b], config)
+    return values.reshape(lead), grads.reshape(likelihoods.shape)

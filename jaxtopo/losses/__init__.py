@@ -1,0 +1,1 @@
+"""Losses as pure JAX functions: fn(predictions, targets, *, options, reduction) -> jax.Array."""

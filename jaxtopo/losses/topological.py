@@ -1,0 +1,165 @@
+"""Topological losses from persistent homology: SATLoss, Wasserstein (WTLoss), He et al., TCLoss.
+
+Persistence and matching run on the host (`jaxtopo.host`) inside `jax.pure_callback`; the
+callback returns each image's loss value and its gradient map with respect to the likelihood.
+The loss is then assembled as
+
+    loss_b = value_b + sum_pixels(G_b * (L_b - stop_gradient(L_b)))
+
+whose value is exactly the host value and whose gradient is exactly G_b: non-zero only at creator
+and destroyer pixels (Eq. 7 of the SATLoss paper). Shapes are static, so it works under
+`jax.jit`, `jax.grad`, `jax.value_and_grad` and `jax.vmap`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxtopo import _validation
+from jaxtopo.host.image_loss import TopoLossConfig, batch_loss_and_grad
+
+
+def _host_callback(likelihoods, targets, *, config: TopoLossConfig, dtype):
+    values, grads = batch_loss_and_grad(likelihoods, targets, config)
+    return values.astype(dtype), grads.astype(dtype)
+
+
+def topological_loss(
+    probs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    matching: str = "optimal",
+    spatial: bool = True,
+    variant: str = "official",
+    construction: str = "T",
+    pad: bool = True,
+    min_spatial_weight: float = 0.05,
+    dims: Sequence[int] = (0, 1),
+    reduction: str = "mean",
+    backend: str | None = None,
+) -> jax.Array:
+    """Persistence-diagram matching loss between predicted likelihoods and binary targets.
+
+    Diagrams of ``f = 1 - clip(L, 0, 1)`` (sublevel filtration, i.e. superlevel of L) are computed
+    per image for the homology dimensions ``dims``; each predicted point is matched to a target
+    point or to the diagonal; the loss is the matching cost summed over dimensions.
+
+    Args:
+      probs: likelihoods in [0, 1], shape [B, H, W] or [B, H, W, 1], floating point.
+      targets: binary ground truth of the same shape (any real or bool dtype). Target diagrams
+        are cached by content on the host, so a fixed target costs one hash after first use.
+      matching: ``"optimal"`` (SATLoss / WTLoss), ``"longest_bars"`` (He et al. 2023) or
+        ``"hausdorff"`` (TCLoss, Qi et al. 2023).
+      spatial: weight pair costs by the clamped distance of the creators (SATLoss). False gives
+        the plain Wasserstein loss of Hu et al. 2019.
+      variant: ``"official"`` (q = 1, weight = clamp(distance, w, 1); the published numbers) or
+        ``"paper"`` (Eq. 4: q = 2, weight = clamp(squared distance, w, 1)).
+      construction: ``"T"`` (pixels are 2-cells, foreground 8-connected; official) or ``"V"``
+        (pixels are vertices, foreground 4-connected).
+      pad: pad both images by one foreground pixel so loops closed by the border count.
+        ``pad=False`` reproduces the official code on square images.
+      min_spatial_weight: lower clamp of the spatial weight (0.05 in the paper).
+      dims: homology dimensions to include, a subset of (0, 1).
+      reduction: ``"mean"`` over the batch (official), ``"sum"``, or ``"none"`` for [B] values.
+      backend: host persistence backend (None = the default, see
+        `jaxtopo.host.persistence.available_backends`).
+
+    Returns:
+      A scalar (``"mean"``/``"sum"``) or a [B] vector (``"none"``) in at least float32. An image
+      whose likelihood or target contains NaN or inf gets a NaN loss and a zero gradient (the
+      host never raises on values), so a trainer can stop with a clear message.
+
+    Example:
+      >>> loss = jaxtopo.sat_loss(probs, labels)               # SATLoss, official variant
+      >>> grads = jax.grad(lambda p: jaxtopo.sat_loss(p, labels))(probs)
+
+    References: Wen et al., ICCV Workshops 2025 (SATLoss); Hu et al., NeurIPS 2019 (WTLoss).
+    """
+    fn = "topological_loss"
+    _validation.check_reduction(reduction, fn=fn)
+    config = TopoLossConfig(
+        policy=matching,
+        variant=variant,
+        spatial=bool(spatial),
+        min_spatial_weight=float(min_spatial_weight),
+        construction=construction,
+        pad=bool(pad),
+        dims=tuple(int(d) for d in dims),
+        backend=backend,
+    )
+    p, t = _validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
+    out_dtype = jnp.promote_types(p.dtype, jnp.float32)
+    p = p.astype(out_dtype)
+    likelihood = jax.lax.stop_gradient(p)
+    values, grads = jax.pure_callback(
+        functools.partial(_host_callback, config=config, dtype=out_dtype),
+        (
+            jax.ShapeDtypeStruct(p.shape[:1], out_dtype),
+            jax.ShapeDtypeStruct(p.shape, out_dtype),
+        ),
+        likelihood,
+        jax.lax.stop_gradient(t),
+        vmap_method="broadcast_all",
+    )
+    # value from the host, gradient G at creator/destroyer pixels (zero-valued linear term)
+    per_image = values + jnp.sum(grads * (p - likelihood), axis=(1, 2))
+    return _validation.reduce(per_image, reduction)
+
+
+def sat_loss(
+    probs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    spatial: bool = True,
+    variant: str = "official",
+    construction: str = "T",
+    pad: bool = True,
+    min_spatial_weight: float = 0.05,
+    dims: Sequence[int] = (0, 1),
+    reduction: str = "mean",
+    backend: str | None = None,
+) -> jax.Array:
+    """SATLoss (Wen et al. 2025): spatially weighted optimal matching of persistence diagrams.
+
+    ``topological_loss`` with ``matching="optimal"``; see it for arguments, shapes and results.
+    ``spatial=False`` is the Wasserstein loss of Hu et al. 2019 (WTLoss).
+
+    Example:
+      >>> total = jaxtopo.bce_loss(probs, labels) + 1e-3 * jaxtopo.sat_loss(probs, labels)
+    """
+    return topological_loss(
+        probs, targets, matching="optimal", spatial=spatial, variant=variant,
+        construction=construction, pad=pad, min_spatial_weight=min_spatial_weight,
+        dims=dims, reduction=reduction, backend=backend,
+    )
+
+
+def wasserstein_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
+    """WTLoss (Hu et al. 2019): optimal matching without spatial weights.
+
+    Same options as `sat_loss` (except ``spatial``); ``variant="official"`` uses q = 1.
+    """
+    return topological_loss(probs, targets, matching="optimal", spatial=False, **options)
+
+
+def he_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
+    """He et al. 2023: the longest predicted bars go to the target's bars, the rest to the diagonal.
+
+    Same options as `topological_loss` (except ``matching``; ``spatial`` defaults to False).
+    """
+    options.setdefault("spatial", False)
+    return topological_loss(probs, targets, matching="longest_bars", **options)
+
+
+def tc_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
+    """TCLoss (Qi et al. 2023): Hausdorff distance of the diagrams; one pair gets the gradient.
+
+    Same options as `topological_loss` (except ``matching``; ``spatial`` defaults to False).
+    """
+    options.setdefault("spatial", False)
+    return topological_loss(probs, targets, matching="hausdorff", **options)

@@ -1,0 +1,140 @@
+"""Cubical persistence with creator/destroyer pixels against gudhi and cripser."""
+
+import cripser
+import gudhi
+import numpy as np
+import pytest
+
+from jaxtopo.host.persistence import Diagram, available_backends, persistence_diagrams
+from reference_satloss import reference_pairs
+
+SHAPES = [(1, 1), (1, 7), (6, 1), (2, 2), (9, 9), (7, 12), (16, 5), (24, 24)]
+KINDS = ["uniform", "quantised", "binary", "tubular"]
+
+
+def make_image(kind, shape, rng):
+    if kind == "uniform":
+        return rng.random(shape)
+    if kind == "quantised":  # many ties
+        return np.round(rng.random(shape) * 4) / 4
+    if kind == "binary":
+        return (rng.random(shape) > 0.55).astype(np.float64)
+    # thin bright lines on a noisy background
+    img = 0.3 * rng.random(shape)
+    img[rng.integers(0, shape[0]), :] = 0.9
+    img[:, rng.integers(0, shape[1])] = 0.8
+    return img
+
+
+def sorted_points(points):
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return points[np.lexsort((points[:, 1], points[:, 0]))]
+
+
+def gudhi_points(f, construction, dim):
+    """Diagram from gudhi's intervals (no pixels involved), essential death -> max f."""
+    cc = (gudhi.CubicalComplex(top_dimensional_cells=f) if construction == "T"
+          else gudhi.CubicalComplex(vertices=f))
+    cc.persistence()
+    pts = np.array(cc.persistence_intervals_in_dimension(dim)).reshape(-1, 2)
+    pts[np.isinf(pts[:, 1]), 1] = f.max()
+    return sorted_points(pts)
+
+
+@pytest.mark.parametrize("construction", ["T", "V"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_diagrams_equal_gudhi(construction, kind):
+    rng = np.random.default_rng(hash((construction, kind)) % 2**32)
+    for shape in SHAPES:
+        for _ in range(6):
+            f = make_image(kind, shape, rng)
+            ours = persistence_diagrams(f, construction=construction)
+            for dim in (0, 1):
+                np.testing.assert_array_equal(
+                    sorted_points(ours[dim].points()), gudhi_points(f, construction, dim),
+                    err_msg=f"{kind} {shape} dim {dim}",
+                )
+                # creator / destroyer pixels hold the reported values
+                np.testing.assert_array_equal(f.ravel()[ours[dim].creator], ours[dim].birth)
+                np.testing.assert_array_equal(f.ravel()[ours[dim].destroyer], ours[dim].death)
+
+
+@pytest.mark.parametrize("construction", ["T", "V"])
+def test_diagrams_equal_cripser(construction):
+    rng = np.random.default_rng(3)
+    for shape in [(8, 8), (5, 11), (13, 6)]:
+        f = rng.random(shape)
+        ph = (cripser.computePH_T(f, maxdim=1) if construction == "T" else cripser.computePH(f, maxdim=1))
+        ours = persistence_diagrams(f, construction=construction)
+        for dim in (0, 1):
+            rows = ph[ph[:, 0] == dim]
+            pts = rows[:, 1:3].copy()
+            pts[pts[:, 1] > f.max(), 1] = f.max()  # cripser's essential death is a huge number
+            np.testing.assert_allclose(sorted_points(ours[dim].points()), sorted_points(pts))
+
+
+def test_pairs_equal_gudhi_cofaces_on_tie_free_images():
+    rng = np.random.default_rng(4)
+    for shape in [(10, 10), (6, 13), (17, 4)]:
+        f = rng.random(shape)
+        ours = persistence_diagrams(f)
+        ref = reference_pairs(f)  # gudhi's 2D-array path, a different index route
+        for dim in (0, 1):
+            ref_creator = np.ravel_multi_index(tuple(ref[dim][0].T), shape)
+            ref_destroyer = np.ravel_multi_index(tuple(ref[dim][1].T), shape)
+            assert sorted(zip(ours[dim].creator, ours[dim].destroyer)) == sorted(
+                zip(ref_creator, ref_destroyer))
+
+
+def test_index_order_on_non_square_image():
+    # f is low (bright likelihood) on a ring centred at (2, 6) of a 5 x 9 image, with one
+    # brightest pixel at (1, 7): the essential class starts there and the loop dies at the centre.
+    f = np.full((5, 9), 0.9)
+    f[1:4, 5:8] = 0.2
+    f[2, 6] = 0.7
+    f[1, 7] = 0.1
+    f[4, 0] = 0.95
+    d = persistence_diagrams(f)
+    assert d[0].creator.tolist() == [1 * 9 + 7]
+    assert d[0].destroyer.tolist() == [4 * 9 + 0]  # essential death at argmax f
+    assert d[1].destroyer.tolist() == [2 * 9 + 6]
+    assert d[1].death.tolist() == [0.7]
+
+
+def test_tie_order_is_decreasing_c_index():
+    """Binary image: each component's creator is its largest row-major pixel index."""
+    t = np.zeros((6, 7))
+    t[0, 1] = t[1, 2] = 1  # diagonal neighbours: one component under 8-connectivity
+    t[4, 4:6] = 1
+    t[3, 0] = 1
+    d = persistence_diagrams(1.0 - t)
+    assert sorted(d[0].creator.tolist()) == sorted([1 * 7 + 2, 4 * 7 + 5, 3 * 7 + 0])
+    # the essential class is the component entered first: the one holding the largest index
+    assert d[0].creator[-1] == 4 * 7 + 5 and d[0].death[-1] == 1.0
+
+
+def test_official_call_sees_the_same_pixels_on_square_images():
+    """The official code calls gudhi with dimensions=x.shape and a C-flattened square image."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        f = 1.0 - (rng.random((12, 12)) > 0.6)
+        cc = gudhi.CubicalComplex(dimensions=f.shape, top_dimensional_cells=f.flatten())
+        cc.persistence()
+        regular, essential = cc.cofaces_of_persistence_pairs()
+        ours = persistence_diagrams(f)
+        for dim in (0, 1):
+            pairs = regular[dim] if dim < len(regular) else np.zeros((0, 2), int)
+            assert sorted(map(tuple, pairs)) == sorted(
+                zip(ours[dim].creator[: len(pairs)], ours[dim].destroyer[: len(pairs)]))
+        assert essential[0].tolist() == ours[0].creator[len(regular[0]):].tolist()
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="2D"):
+        persistence_diagrams(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="construction"):
+        persistence_diagrams(np.zeros((3, 3)), construction="X")
+    with pytest.raises(ValueError, match="backend"):
+        persistence_diagrams(np.zeros((3, 3)), backend="nope")
+    assert "gudhi" in available_backends()
+    assert isinstance(persistence_diagrams(np.zeros((1, 1)))[0], Diagram)
