@@ -40,8 +40,9 @@ def image_batch(x, *, name: str, fn: str, spatial_dims: int = 2) -> jnp.ndarray:
             )
         x = jnp.asarray(x)[..., 0]
     elif rank != spatial_dims + 1:
+        hint = " (a 3D volume? this function is 2D-only)" if spatial_dims == 2 and rank == 5 else ""
         raise ValueError(
-            f"{fn}: {name} has shape {shape} (rank {rank}); expected {_layout(spatial_dims)}"
+            f"{fn}: {name} has shape {shape} (rank {rank}); expected {_layout(spatial_dims)}{hint}"
         )
     x = jnp.asarray(x)
     if any(s == 0 for s in x.shape):

@@ -45,6 +45,8 @@ def reference_matching_value(pred, target, pred_xy, target_xy, *, q=1, spatial=T
         pd, sd = pd**2, sd**2
     s = np.clip(sd, min_w, 1.0) if spatial else np.ones_like(sd)
     diag = lambda d: (np.abs(d[:, 1] - d[:, 0]) / np.sqrt(2.0)) ** q
+    if n == 0 or m == 0:  # nothing to transport between the diagrams: all to the diagonal
+        return float(diag(pred).sum() + diag(target).sum())
     M = np.zeros((n + 1, m + 1))
     M[:n, :m] = s * pd
     M[:n, m] = diag(pred)

@@ -1,0 +1,86 @@
+"""Diagram matching against POT's exact transport and brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from jaxtopo.host.matching import DIAGONAL, CostModel, match, optimal_partial_matching
+from reference_satloss import reference_matching_value
+
+
+def random_diagram(k, rng):
+    b = rng.random(k)
+    return np.stack([b, b + rng.random(k) * (1 - b)], axis=1)
+
+
+@pytest.mark.parametrize("variant,q", [("official", 1), ("paper", 2)])
+@pytest.mark.parametrize("spatial", [True, False])
+def test_optimal_value_equals_pot(variant, q, spatial):
+    rng = np.random.default_rng(q + 10 * spatial)
+    model = CostModel(variant=variant, spatial=spatial)
+    for n, m in [(0, 0), (0, 3), (4, 0), (1, 1), (5, 5), (30, 4), (3, 25), (400, 60), (1500, 120)]:
+        pred, target = random_diagram(n, rng), random_diagram(m, rng)
+        pred_xy, target_xy = rng.random((n, 2)), rng.random((m, 2))
+        got = match(pred, target, pred_xy, target_xy, cost_model=model)
+        want = reference_matching_value(pred, target, pred_xy, target_xy, q=q, spatial=spatial)
+        assert got.value == pytest.approx(want, rel=1e-9, abs=1e-12), (n, m)
+        # the reported matching really costs the reported value
+        w = model.spatial_weights(pred_xy, target_xy)
+        costs = model.pair_costs(pred, target, w)
+        total = sum(costs[i, j] if j != DIAGONAL else model.diagonal_costs(pred[i:i + 1])[0]
+                    for i, j in enumerate(got.matched_to))
+        unmatched = np.setdiff1d(np.arange(m), got.matched_to)
+        total += model.diagonal_costs(target)[unmatched].sum() if m else 0.0
+        assert total == pytest.approx(got.value, rel=1e-9, abs=1e-12)
+        matched = got.matched_to[got.matched_to != DIAGONAL]
+        assert len(set(matched.tolist())) == len(matched)  # each target used at most once
+
+
+def brute_force_partial_matching(costs, pd, td):
+    n, m = costs.shape
+    best = np.inf
+    # assign each target to a distinct predicted point or to its diagonal
+    for choice in itertools.product(range(-1, n), repeat=m):
+        used = [c for c in choice if c >= 0]
+        if len(used) != len(set(used)):
+            continue
+        value = sum(td[j] if c < 0 else costs[c, j] for j, c in enumerate(choice))
+        value += sum(pd[i] for i in range(n) if i not in used)
+        best = min(best, value)
+    return best
+
+
+def test_optimal_matches_brute_force_with_ties():
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        n, m = rng.integers(0, 5), rng.integers(0, 4)
+        costs = np.round(rng.random((n, m)) * 3) / 3  # ties on purpose
+        pd, td = np.round(rng.random(n) * 3) / 3, np.round(rng.random(m) * 3) / 3
+        _, value = optimal_partial_matching(costs, pd, td)
+        assert value == pytest.approx(brute_force_partial_matching(costs, pd, td))
+
+
+def test_longest_bars_policy_by_hand():
+    pred = np.array([[0.0, 0.2], [0.1, 0.9], [0.0, 0.5]])
+    target = np.array([[0.0, 1.0], [0.0, 0.4]])
+    model = CostModel(variant="paper", spatial=False)
+    got = match(pred, target, np.zeros((3, 2)), np.zeros((2, 2)), cost_model=model, policy="longest_bars")
+    assert got.matched_to.tolist() == [DIAGONAL, 0, 1]
+    want = (0.1**2 + 0.1**2) + (0.0 + 0.1**2) + 2 * 0.1**2  # pairs + bar 0 to the diagonal
+    assert got.value == pytest.approx(want)
+
+
+def test_hausdorff_policy_is_the_worst_term():
+    rng = np.random.default_rng(2)
+    model = CostModel(variant="official", spatial=False)
+    for _ in range(30):
+        pred, target = random_diagram(rng.integers(0, 6), rng), random_diagram(rng.integers(0, 6), rng)
+        got = match(pred, target, np.zeros((len(pred), 2)), np.zeros((len(target), 2)),
+                    cost_model=model, policy="hausdorff")
+        dist = lambda a, b: np.hypot(*(a - b))
+        diag = lambda a: abs(a[1] - a[0]) / np.sqrt(2)
+        terms = [min([diag(p)] + [dist(p, t) for t in target]) for p in pred]
+        terms += [min([diag(t)] + [dist(p, t) for p in pred]) for t in target]
+        assert got.value == pytest.approx(max(terms, default=0.0))
+        assert got.counted.sum() <= 1  # only one pair carries gradient
