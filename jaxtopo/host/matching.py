@@ -29,6 +29,16 @@ VARIANTS = ("official", "paper")
 DIAGONAL = -1  # matched_to value of a predicted point sent to the diagonal
 
 
+def _pairwise_squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[n, m] squared distances between 2D points a [n, 2] and b [m, 2], without [n, m, 2] temporaries."""
+    dx = np.subtract.outer(a[:, 0], b[:, 0])
+    dy = np.subtract.outer(a[:, 1], b[:, 1])
+    dx *= dx
+    dy *= dy
+    dx += dy
+    return dx
+
+
 @dataclasses.dataclass(frozen=True)
 class CostModel:
     """How pair costs are computed: the variant's exponent and the spatial weighting."""
@@ -43,8 +53,7 @@ class CostModel:
 
     def spatial_weights(self, pred_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
         """[n, m] weights from normalised creator coordinates ([n, 2] and [m, 2])."""
-        diff = pred_xy[:, None, :] - target_xy[None, :, :]
-        return self._weight(np.einsum("nmk,nmk->nm", diff, diff))
+        return self._weight(_pairwise_squared_distances(pred_xy, target_xy))
 
     def spatial_weights_of_pairs(self, pred_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
         """[k] weights of the aligned pairs (pred_xy[i], target_xy[i])."""
@@ -54,14 +63,16 @@ class CostModel:
         if not self.spatial:
             return np.ones_like(squared_distance)
         # official: Euclidean distance clamped to [w, 1]; paper (Eq. 4): squared distance, same clamp.
-        distance = np.sqrt(squared_distance) if self.variant == "official" else squared_distance
-        return np.clip(distance, self.min_spatial_weight, 1.0)
+        weight = np.sqrt(squared_distance, out=squared_distance) if self.variant == "official" else squared_distance
+        return np.clip(weight, self.min_spatial_weight, 1.0, out=weight)
 
     def pair_costs(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """[n, m] costs between diagram points pred [n, 2] and target [m, 2]."""
-        diff = pred[:, None, :] - target[None, :, :]
-        squared = np.einsum("nmk,nmk->nm", diff, diff)
-        return weights * (np.sqrt(squared) if self.q == 1 else squared)
+        squared = _pairwise_squared_distances(pred, target)
+        if self.q == 1:
+            np.sqrt(squared, out=squared)
+        squared *= weights
+        return squared
 
     def diagonal_costs(self, points: np.ndarray) -> np.ndarray:
         """[k] costs of sending points [k, 2] to the diagonal."""
