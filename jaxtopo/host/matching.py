@@ -20,9 +20,11 @@ Matching policies (the paper's baselines on one machinery):
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+import scipy.sparse
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 POLICIES = ("optimal", "longest_bars", "hausdorff")
 VARIANTS = ("official", "paper")
@@ -74,6 +76,12 @@ class CostModel:
         squared *= weights
         return squared
 
+    def pair_costs_of_pairs(self, pred, target, pred_xy, target_xy) -> np.ndarray:
+        """[k] costs of the aligned pairs (pred[i], target[i]) with creators pred_xy[i], target_xy[i]."""
+        squared = np.sum((pred - target) ** 2, axis=1)
+        weights = self.spatial_weights_of_pairs(pred_xy, target_xy)
+        return weights * (np.sqrt(squared) if self.q == 1 else squared)
+
     def diagonal_costs(self, points: np.ndarray) -> np.ndarray:
         """[k] costs of sending points [k, 2] to the diagonal."""
         half_length = (points[:, 1] - points[:, 0]) / 2.0
@@ -97,39 +105,66 @@ class Matching:
     constant: float
 
 
+CostRows = Callable[[int, int], np.ndarray]
+
+
 def optimal_partial_matching(
-    costs: np.ndarray, pred_diagonal: np.ndarray, target_diagonal: np.ndarray
+    cost_rows: "CostRows | np.ndarray",
+    pred_diagonal: np.ndarray,
+    target_diagonal: np.ndarray,
+    *,
+    chunk: int = 256,
 ) -> tuple[np.ndarray, float]:
     """Exact minimum-cost partial matching; returns (matched_to [n], total cost).
+
+    ``cost_rows(j0, j1)`` gives the pair costs of target points j0..j1-1 against all n predicted
+    points, shape [j1 - j0, n] (an [n, m] cost matrix is accepted too); rows are requested in
+    chunks so the full matrix never has to exist.
 
     Solved as a rectangular assignment with one row per target point: column i < n costs
     ``C_ji - D(p_i)`` (the saving of not sending p_i to the diagonal), column n + j costs
     ``D(t_j)`` and is open to row j only; total = sum_i D(p_i) + assignment value. Two exact
-    prunings keep it small: a row never needs a column that costs more than its own diagonal
+    prunings make it sparse: a row never needs a column that costs more than its own diagonal
     column, nor one outside its m cheapest (m - 1 other rows can occupy at most m - 1 of them).
+    The sparse problem goes to scipy's LAPJVsp (`min_weight_full_bipartite_matching`).
     """
-    n, m = costs.shape
+    if isinstance(cost_rows, np.ndarray):
+        matrix = cost_rows
+        cost_rows = lambda j0, j1: matrix[:, j0:j1].T  # noqa: E731
+    n, m = len(pred_diagonal), len(target_diagonal)
     matched_to = np.full(n, DIAGONAL, dtype=np.int64)
     base = float(np.sum(pred_diagonal))
     if m == 0:
         return matched_to, base
     if n == 0:
         return matched_to, float(np.sum(target_diagonal))
-    reduced = costs.T - pred_diagonal[None, :]  # [m, n]
-    useful = reduced < target_diagonal[:, None]
-    if m < n:
-        cheapest = np.argpartition(reduced, m - 1, axis=1)[:, :m]
-        keep = np.zeros_like(useful)
-        np.put_along_axis(keep, cheapest, True, axis=1)
-        useful &= keep
-    columns = np.flatnonzero(useful.any(axis=0))
-    diagonal_block = np.full((m, m), np.inf)
-    np.fill_diagonal(diagonal_block, target_diagonal)
-    problem = np.concatenate([reduced[:, columns], diagonal_block], axis=1)
-    rows, chosen = linear_sum_assignment(problem)
-    total = base + float(problem[rows, chosen].sum())
-    to_point = chosen < len(columns)
-    matched_to[columns[chosen[to_point]]] = rows[to_point]
+    keep = min(m, n)
+    rows, cols, vals = [], [], []
+    for j0 in range(0, m, chunk):
+        j1 = min(m, j0 + chunk)
+        reduced = cost_rows(j0, j1) - pred_diagonal[None, :]  # [rows, n]
+        if keep < n:
+            cheapest = np.argpartition(reduced, keep - 1, axis=1)[:, :keep]
+        else:
+            cheapest = np.broadcast_to(np.arange(n), reduced.shape)
+        cheapest_values = np.take_along_axis(reduced, cheapest, axis=1)
+        useful = cheapest_values < target_diagonal[j0:j1, None]
+        rows.append(np.nonzero(useful)[0] + j0)
+        cols.append(cheapest[useful])
+        vals.append(cheapest_values[useful])
+    # each row's own diagonal column n + j
+    rows.append(np.arange(m))
+    cols.append(n + np.arange(m))
+    vals.append(np.asarray(target_diagonal, dtype=np.float64))
+    rows, cols, vals = (np.concatenate(a) for a in (rows, cols, vals))
+    # LAPJVsp needs non-zero weights; every row is matched once, so a shift changes nothing
+    shift = 1.0 - min(0.0, float(vals.min()))
+    graph = scipy.sparse.csr_array((vals + shift, (rows, cols)), shape=(m, n + m))
+    matched_rows, chosen = min_weight_full_bipartite_matching(graph)
+    weights = np.asarray(graph[matched_rows, chosen]).ravel()
+    total = base + float(np.sum(weights - shift))
+    to_point = chosen < n
+    matched_to[chosen[to_point]] = matched_rows[to_point]
     return matched_to, total
 
 
@@ -154,36 +189,32 @@ def match(
     policy: str = "optimal",
 ) -> Matching:
     """Matches pred [n, 2] to target [m, 2] (diagram points) with creators at pred_xy / target_xy."""
-    weights = cost_model.spatial_weights(pred_xy, target_xy)
-    costs = cost_model.pair_costs(pred, target, weights)
     pred_diagonal = cost_model.diagonal_costs(pred)
     target_diagonal = cost_model.diagonal_costs(target)
-    n, m = costs.shape
-    counted = np.ones(n, dtype=bool)
-
     if policy == "optimal":
-        matched_to, value = optimal_partial_matching(costs, pred_diagonal, target_diagonal)
-        return Matching(matched_to, counted, value, value - _term_sum(costs, pred_diagonal, matched_to))
-    if policy == "longest_bars":
-        matched_to = _longest_bars(pred, target)
-        uncovered = np.setdiff1d(np.arange(m), matched_to)
-        constant = float(target_diagonal[uncovered].sum())
-        return Matching(matched_to, counted, _term_sum(costs, pred_diagonal, matched_to) + constant, constant)
-    if policy == "hausdorff":
-        return _hausdorff(costs, pred_diagonal, target_diagonal)
-    raise ValueError(f"matching policy must be one of {POLICIES}, got {policy!r}")
+        def cost_rows(j0, j1):
+            weights = cost_model.spatial_weights(target_xy[j0:j1], pred_xy)
+            return cost_model.pair_costs(target[j0:j1], pred, weights)
 
-
-def _term_sum(costs: np.ndarray, pred_diagonal: np.ndarray, matched_to: np.ndarray) -> float:
-    return float(np.sum(_terms(costs, pred_diagonal, matched_to)))
-
-
-def _terms(costs: np.ndarray, pred_diagonal: np.ndarray, matched_to: np.ndarray) -> np.ndarray:
-    """Per predicted point: its pair cost, or its diagonal cost when unmatched."""
-    on_diagonal = matched_to == DIAGONAL
-    safe = np.where(on_diagonal, 0, matched_to)
-    pair = costs[np.arange(len(matched_to)), safe] if costs.shape[1] else np.zeros(len(matched_to))
-    return np.where(on_diagonal, pred_diagonal, pair)
+        matched_to, value = optimal_partial_matching(cost_rows, pred_diagonal, target_diagonal)
+    elif policy == "longest_bars":
+        matched_to, value = _longest_bars(pred, target), None
+    elif policy == "hausdorff":
+        weights = cost_model.spatial_weights(pred_xy, target_xy)
+        return _hausdorff(cost_model.pair_costs(pred, target, weights), pred_diagonal, target_diagonal)
+    else:
+        raise ValueError(f"matching policy must be one of {POLICIES}, got {policy!r}")
+    # per predicted point: its pair cost, or its diagonal cost when unmatched
+    terms = pred_diagonal.copy()
+    i = np.flatnonzero(matched_to != DIAGONAL)
+    j = matched_to[i]
+    terms[i] = cost_model.pair_costs_of_pairs(pred[i], target[j], pred_xy[i], target_xy[j])
+    uncovered = np.ones(len(target), dtype=bool)
+    uncovered[j] = False
+    constant = float(target_diagonal[uncovered].sum())
+    if value is None:
+        value = float(terms.sum()) + constant
+    return Matching(matched_to, np.ones(len(pred), dtype=bool), value, constant)
 
 
 def _hausdorff(costs: np.ndarray, pred_diagonal: np.ndarray, target_diagonal: np.ndarray) -> Matching:
