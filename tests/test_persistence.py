@@ -41,14 +41,18 @@ def gudhi_points(f, construction, dim):
     return sorted_points(pts)
 
 
+BACKENDS = available_backends()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("construction", ["T", "V"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_diagrams_equal_gudhi(construction, kind):
-    rng = np.random.default_rng(hash((construction, kind)) % 2**32)
+def test_diagrams_equal_gudhi(backend, construction, kind):
+    rng = np.random.default_rng(["T", "V"].index(construction) * 10 + KINDS.index(kind))
     for shape in SHAPES:
         for _ in range(6):
             f = make_image(kind, shape, rng)
-            ours = persistence_diagrams(f, construction=construction)
+            ours = persistence_diagrams(f, construction=construction, backend=backend)
             for dim in (0, 1):
                 np.testing.assert_array_equal(
                     sorted_points(ours[dim].points()), gudhi_points(f, construction, dim),
@@ -59,13 +63,14 @@ def test_diagrams_equal_gudhi(construction, kind):
                 np.testing.assert_array_equal(f.ravel()[ours[dim].destroyer], ours[dim].death)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("construction", ["T", "V"])
-def test_diagrams_equal_cripser(construction):
+def test_diagrams_equal_cripser(backend, construction):
     rng = np.random.default_rng(3)
-    for shape in [(8, 8), (5, 11), (13, 6)]:
+    for shape in [(8, 8), (5, 11), (13, 6), (40, 33)]:
         f = rng.random(shape)
         ph = (cripser.computePH_T(f, maxdim=1) if construction == "T" else cripser.computePH(f, maxdim=1))
-        ours = persistence_diagrams(f, construction=construction)
+        ours = persistence_diagrams(f, construction=construction, backend=backend)
         for dim in (0, 1):
             rows = ph[ph[:, 0] == dim]
             pts = rows[:, 1:3].copy()
@@ -73,11 +78,12 @@ def test_diagrams_equal_cripser(construction):
             np.testing.assert_allclose(sorted_points(ours[dim].points()), sorted_points(pts))
 
 
-def test_pairs_equal_gudhi_cofaces_on_tie_free_images():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pairs_equal_gudhi_cofaces_on_tie_free_images(backend):
     rng = np.random.default_rng(4)
-    for shape in [(10, 10), (6, 13), (17, 4)]:
+    for shape in [(10, 10), (6, 13), (17, 4), (1, 9), (31, 29)]:
         f = rng.random(shape)
-        ours = persistence_diagrams(f)
+        ours = persistence_diagrams(f, backend=backend)
         ref = reference_pairs(f)  # gudhi's 2D-array path, a different index route
         for dim in (0, 1):
             ref_creator = np.ravel_multi_index(tuple(ref[dim][0].T), shape)
@@ -86,7 +92,8 @@ def test_pairs_equal_gudhi_cofaces_on_tie_free_images():
                 zip(ref_creator, ref_destroyer))
 
 
-def test_index_order_on_non_square_image():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_index_order_on_non_square_image(backend):
     # f is low (bright likelihood) on a ring centred at (2, 6) of a 5 x 9 image, with one
     # brightest pixel at (1, 7): the essential class starts there and the loop dies at the centre.
     f = np.full((5, 9), 0.9)
@@ -94,39 +101,74 @@ def test_index_order_on_non_square_image():
     f[2, 6] = 0.7
     f[1, 7] = 0.1
     f[4, 0] = 0.95
-    d = persistence_diagrams(f)
+    d = persistence_diagrams(f, backend=backend)
     assert d[0].creator.tolist() == [1 * 9 + 7]
     assert d[0].destroyer.tolist() == [4 * 9 + 0]  # essential death at argmax f
     assert d[1].destroyer.tolist() == [2 * 9 + 6]
     assert d[1].death.tolist() == [0.7]
 
 
-def test_tie_order_is_decreasing_c_index():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tie_order_is_decreasing_c_index(backend):
     """Binary image: each component's creator is its largest row-major pixel index."""
     t = np.zeros((6, 7))
     t[0, 1] = t[1, 2] = 1  # diagonal neighbours: one component under 8-connectivity
     t[4, 4:6] = 1
     t[3, 0] = 1
-    d = persistence_diagrams(1.0 - t)
+    d = persistence_diagrams(1.0 - t, backend=backend)
     assert sorted(d[0].creator.tolist()) == sorted([1 * 7 + 2, 4 * 7 + 5, 3 * 7 + 0])
     # the essential class is the component entered first: the one holding the largest index
     assert d[0].creator[-1] == 4 * 7 + 5 and d[0].death[-1] == 1.0
 
 
-def test_official_call_sees_the_same_pixels_on_square_images():
-    """The official code calls gudhi with dimensions=x.shape and a C-flattened square image."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_official_call_sees_the_same_pixels_on_binary_images(backend):
+    """The official code calls gudhi with dimensions=x.shape and a C-flattened square image.
+
+    On binary (all-ties) images both backends give the same (birth, death, creator) triples as
+    that call, and the same loop pairs, so the spatial weights of binary targets agree with the
+    official code. Which of the equal (0, 1) components is called essential, and where
+    components die, may differ in the native engine; neither enters the loss of a target.
+    """
     rng = np.random.default_rng(5)
-    for _ in range(20):
-        f = 1.0 - (rng.random((12, 12)) > 0.6)
+    for _ in range(60):
+        side = int(rng.integers(3, 20))
+        f = np.pad(1.0 - (rng.random((side, side)) > 0.6), 1)  # padded like the loss
         cc = gudhi.CubicalComplex(dimensions=f.shape, top_dimensional_cells=f.flatten())
         cc.persistence()
         regular, essential = cc.cofaces_of_persistence_pairs()
-        ours = persistence_diagrams(f)
+        ours = persistence_diagrams(f, backend=backend)
+        flat = f.ravel()
         for dim in (0, 1):
             pairs = regular[dim] if dim < len(regular) else np.zeros((0, 2), int)
-            assert sorted(map(tuple, pairs)) == sorted(
-                zip(ours[dim].creator[: len(pairs)], ours[dim].destroyer[: len(pairs)]))
-        assert essential[0].tolist() == ours[0].creator[len(regular[0]):].tolist()
+            creators = pairs[:, 0].tolist() + (essential[dim].tolist() if dim < len(essential) else [])
+            want = sorted((flat[c], c) for c in creators)
+            assert sorted(zip(ours[dim].birth.tolist(), ours[dim].creator.tolist())) == want
+            if dim == 1:
+                assert sorted(map(tuple, pairs.tolist())) == sorted(
+                    zip(ours[1].creator.tolist(), ours[1].destroyer.tolist()))
+            if backend == "gudhi":
+                k = len(pairs)
+                assert sorted(map(tuple, pairs.tolist())) == sorted(
+                    zip(ours[dim].creator[:k].tolist(), ours[dim].destroyer[:k].tolist()))
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="native engine not built")
+def test_native_equals_gudhi_on_thousands_of_images():
+    rng = np.random.default_rng(6)
+    for i in range(1500):
+        shape = tuple(int(s) for s in rng.integers(1, 24, 2))
+        f = make_image(KINDS[i % 4], shape, rng)
+        if i % 5 == 0:
+            f = f.astype(np.float32)
+        construction = "TV"[i % 2]
+        native = persistence_diagrams(f, construction=construction, backend="native")
+        ref = persistence_diagrams(f, construction=construction, backend="gudhi")
+        for dim in (0, 1):
+            np.testing.assert_array_equal(sorted_points(native[dim].points()), sorted_points(ref[dim].points()))
+            if KINDS[i % 4] == "uniform":  # tie-free: the very same pairs
+                assert sorted(zip(native[dim].creator, native[dim].destroyer)) == sorted(
+                    zip(ref[dim].creator, ref[dim].destroyer))
 
 
 def test_bad_input():

@@ -13,7 +13,10 @@ Conventions (see docs/conventions in README.md):
   order gudhi uses in the official SATLoss call on square images (which hands gudhi the
   transposed image); the reference backend below reproduces it on any shape.
 
-Backends plug in through `register_backend`; all return `Diagram`s with these conventions.
+Backends plug in through `register_backend`; all return `Diagram`s with these conventions:
+``"native"`` (the C++ engine in `jaxtopo.host.native`, the default when it was built) and
+``"gudhi"`` (the reference). Both give identical diagrams, identical pairs on tie-free images and,
+on binary images, the same critical pixels as the official gudhi call.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
+
+from jaxtopo.host import native
 
 CONSTRUCTIONS = ("T", "V")
 
@@ -64,7 +69,17 @@ def available_backends() -> tuple[str, ...]:
 
 
 def default_backend() -> str:
+    """"native" when the C++ engine was built, else "gudhi" (with a one-time warning)."""
+    global _WARNED
+    if native.available():
+        return "native"
+    if not _WARNED:
+        _WARNED = True
+        native.warn_if_unavailable()
     return "gudhi"
+
+
+_WARNED = False
 
 
 def persistence_diagrams(
@@ -112,4 +127,11 @@ def _gudhi_backend(f: np.ndarray, construction: str) -> dict[int, Diagram]:
     return diagrams
 
 
+def _native_backend(f: np.ndarray, construction: str) -> dict[int, Diagram]:
+    pairs = native.persistence_pairs(f, construction)
+    return {dim: Diagram.from_pixels(f, *pairs[dim]) for dim in (0, 1)}
+
+
 register_backend("gudhi", _gudhi_backend)
+if native.available():
+    register_backend("native", _native_backend)

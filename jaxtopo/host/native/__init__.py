@@ -1,0 +1,78 @@
+"""The native persistence engine (C++, loaded with ctypes so calls run without the GIL).
+
+The library is compiled by ``pip install`` (see setup.py). If it is missing (no compiler on the
+platform), jaxtopo works on the gudhi reference backend and says so once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import warnings
+
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_LIBRARY = None
+_LOAD_ERROR = None
+
+
+def _load():
+    global _LIBRARY, _LOAD_ERROR
+    if _LIBRARY is not None or _LOAD_ERROR is not None:
+        return _LIBRARY
+    candidates = sorted(glob.glob(os.path.join(_HERE, "_engine*.so")) + glob.glob(os.path.join(_HERE, "_engine*.pyd")))
+    if not candidates:
+        _LOAD_ERROR = "the native engine was not built"
+        return None
+    try:
+        lib = ctypes.CDLL(candidates[0])
+    except OSError as error:  # e.g. built for another platform
+        _LOAD_ERROR = f"the native engine could not be loaded ({error})"
+        return None
+    i64p = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+    for name, real in (("jaxtopo_persistence_f32", np.float32), ("jaxtopo_persistence_f64", np.float64)):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS"), ctypes.c_int32, ctypes.c_int32,
+                       ctypes.c_int32, i64p, i64p, i64p, i64p, i64p, i64p]
+    _LIBRARY = lib
+    return lib
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def unavailable_reason() -> str | None:
+    _load()
+    return _LOAD_ERROR
+
+
+def persistence_pairs(f: np.ndarray, construction: str):
+    """{dim: (creators, destroyers)} as flat C-order int64 arrays, for dims 0 and 1."""
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"jaxtopo: {_LOAD_ERROR}")
+    if f.dtype == np.float32:
+        fn = lib.jaxtopo_persistence_f32
+    else:
+        f = f.astype(np.float64, copy=False)
+        fn = lib.jaxtopo_persistence_f64
+    f = np.ascontiguousarray(f)
+    height, width = f.shape
+    n = height * width
+    out = [np.empty(n, np.int64) for _ in range(4)]
+    counts = [np.zeros(1, np.int64), np.zeros(1, np.int64)]
+    status = fn(f, height, width, 0 if construction == "T" else 1,
+                out[0], out[1], counts[0], out[2], out[3], counts[1])
+    if status != 0:
+        raise RuntimeError(f"jaxtopo native persistence failed with status {status} on shape {f.shape}")
+    k0, k1 = int(counts[0][0]), int(counts[1][0])
+    return {0: (out[0][:k0], out[1][:k0]), 1: (out[2][:k1], out[3][:k1])}
+
+
+def warn_if_unavailable() -> None:
+    if not available():
+        warnings.warn(f"jaxtopo: {_LOAD_ERROR}; using the slower gudhi backend", RuntimeWarning, stacklevel=3)

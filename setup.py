@@ -1,0 +1,20 @@
+"""Builds the optional native persistence engine; everything else is in pyproject.toml.
+
+The engine is plain C++ with a C ABI, loaded with ctypes (jaxtopo/host/native/__init__.py), so it
+needs no Python headers at run time and its calls release the GIL. ``optional=True``: where it
+cannot be compiled, installation still succeeds and jaxtopo uses the gudhi backend.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "jaxtopo.host.native._engine",
+            sources=["jaxtopo/host/native/persistence.cpp"],
+            language="c++",
+            extra_compile_args=["-O3", "-std=c++17"],
+            optional=True,
+        )
+    ]
+)
