@@ -16,6 +16,7 @@
 // Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -73,27 +74,52 @@ void filtration_order(const T* f, int32_t n, std::vector<int32_t>& order) {
   }
 }
 
-struct UnionFind {
-  std::vector<int32_t> parent;
-  std::vector<int32_t> oldest;  // per root: the component's birth pixel (or the exterior node)
-
-  explicit UnionFind(int32_t size) : parent(size), oldest(size) {}
-  void make(int32_t x) {
-    parent[x] = x;
-    oldest[x] = x;
-  }
-  int32_t find(int32_t x) {
-    while (parent[x] != x) {
-      parent[x] = parent[parent[x]];  // path halving
-      x = parent[x];
-    }
-    return x;
-  }
+// One cell of the image padded by one ring: its entry position and its union-find parent, side
+// by side so that a neighbourhood visit touches few cache lines. Unions always hang the younger
+// root below the elder one, so a root is its component's oldest cell and its rank is the
+// component's birth (no separate birth array).
+struct Cell {
+  int32_t rank;
+  int32_t parent;
 };
 
-// Neighbour offsets: the first 4 are edge neighbours, the last 4 diagonal ones.
-constexpr int kDr[8] = {-1, 1, 0, 0, -1, -1, 1, 1};
-constexpr int kDc[8] = {0, 0, -1, 1, -1, 1, -1, 1};
+inline int32_t find_root(Cell* cells, int32_t x) {
+  while (cells[x].parent != x) {
+    cells[x].parent = cells[cells[x].parent].parent;  // path halving
+    x = cells[x].parent;
+  }
+  return x;
+}
+
+// One union-find sweep over pixels entering in `sequence` order (flat indices); pixel
+// sequence[r] has rank r + shift in `cells` (shift = 1 leaves rank 0 to the exterior ring).
+// For every merge of two components at pixel p, emit(oldest pixel of the younger component, p),
+// unless both have the same value (zero persistence, dropped as gudhi does).
+template <typename T, typename Emit>
+void sweep(const T* f, const std::vector<int32_t>& sequence, int32_t shift, int32_t width,
+           std::vector<Cell>& cells, const int32_t* offsets, int offset_count, Emit emit) {
+  const int32_t n = static_cast<int32_t>(sequence.size());
+  const int32_t pw = width + 2;
+  int32_t tie_start = shift;  // first rank holding the current value
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t pixel = sequence[i];
+    const int32_t r = i + shift;
+    if (i > 0 && f[pixel] != f[sequence[i - 1]]) tie_start = r;
+    const int32_t p = (pixel / width + 1) * pw + pixel % width + 1;
+    cells[p].parent = p;
+    int32_t root = p;
+    for (int k = 0; k < offset_count; ++k) {
+      const int32_t q = p + offsets[k];
+      if (cells[q].rank > r) continue;  // not entered yet
+      int32_t other = find_root(cells.data(), q);
+      if (other == root) continue;
+      if (cells[root].rank > cells[other].rank) std::swap(root, other);  // root is the elder
+      cells[other].parent = root;
+      // the younger component dies here (the exterior, rank 0, is never the younger one)
+      if (cells[other].rank < tie_start) emit(sequence[cells[other].rank - shift], pixel);
+    }
+  }
+}
 
 template <typename T>
 int64_t persistence(const T* f, int32_t height, int32_t width, int32_t construction,
@@ -101,87 +127,60 @@ int64_t persistence(const T* f, int32_t height, int32_t width, int32_t construct
                     int64_t* destroyer1, int64_t* count1) {
   const int32_t n = height * width;
   if (n <= 0) return -1;
-  std::vector<int32_t> order;
-  filtration_order(f, n, order);
-  std::vector<int32_t> rank(n + 1);
-  for (int32_t r = 0; r < n; ++r) rank[order[r]] = r;
-  const int32_t exterior = n;
+  std::vector<int32_t> up;  // flat C-order pixel indices in filtration order
+  filtration_order(f, n, up);
 
+  // A ring of cells around the image removes every bounds check: in the increasing sweep it
+  // never enters; in the decreasing sweep it is the exterior, present before every pixel.
+  const int32_t pw = width + 2;
+  const int32_t padded = (height + 2) * pw;
+  auto to_padded = [&](int32_t p) { return (p / width + 1) * pw + p % width + 1; };
+  const int32_t edge[4] = {-pw, pw, -1, 1};
+  const int32_t all[8] = {-pw, pw, -1, 1, -pw - 1, -pw + 1, pw - 1, pw + 1};
   const bool top_cells = construction == 0;
-  const int forward_neighbours = top_cells ? 8 : 4;
-  const int backward_neighbours = top_cells ? 4 : 8;
-  UnionFind uf(n + 1);
 
-  // dimension 0: increasing order, older = smaller rank
+  std::vector<Cell> cells(padded, Cell{INT32_MAX, 0});
+  for (int32_t r = 0; r < n; ++r) cells[to_padded(up[r])].rank = r;
+
+  // dimension 0: increasing order, components 8-connected (T) or 4-connected (V)
   int64_t k0 = 0;
-  for (int32_t r = 0; r < n; ++r) {
-    const int32_t p = order[r];
-    const int32_t row = p / width, col = p % width;
-    uf.make(p);
-    for (int k = 0; k < forward_neighbours; ++k) {
-      const int32_t rr = row + kDr[k], cc = col + kDc[k];
-      if (rr < 0 || rr >= height || cc < 0 || cc >= width) continue;
-      const int32_t q = rr * width + cc;
-      if (rank[q] > r) continue;  // not entered yet
-      int32_t a = uf.find(p), b = uf.find(q);
-      if (a == b) continue;
-      if (rank[uf.oldest[a]] > rank[uf.oldest[b]]) std::swap(a, b);  // a is the elder
-      const int32_t born = uf.oldest[b];
-      if (f[born] < f[p]) {
-        creator0[k0] = born;
-        destroyer0[k0] = p;
-        ++k0;
-      }
-      uf.parent[b] = a;
-    }
-  }
+  sweep(f, up, 0, width, cells, top_cells ? all : edge, top_cells ? 8 : 4,
+        [&](int32_t born, int32_t dies) {
+          creator0[k0] = born;
+          destroyer0[k0] = dies;
+          ++k0;
+        });
   // the essential class: born at the first pixel, "dies" at the first maximum of f
   int32_t argmax = 0;
   for (int32_t i = 1; i < n; ++i)
     if (f[i] > f[argmax]) argmax = i;
-  creator0[k0] = order[0];
+  creator0[k0] = up[0];
   destroyer0[k0] = argmax;
   ++k0;
 
   // dimension 1: decreasing order on the complement. Ties enter by index descending here too
   // (any order consistent with the values gives the same diagram; this one picks the same
-  // critical pixels as gudhi on binary images). Older = entered earlier = smaller position.
-  std::vector<int32_t> down(order.rbegin(), order.rend());
+  // critical pixels as gudhi on binary images).
+  std::vector<int32_t> down(up.rbegin(), up.rend());
   for (int32_t start = 0; start < n;) {
     int32_t end = start + 1;
     while (end < n && f[down[end]] == f[down[start]]) ++end;
     std::reverse(down.begin() + start, down.begin() + end);
     start = end;
   }
-  for (int32_t r = 0; r < n; ++r) rank[down[r]] = r + 1;
-  rank[exterior] = 0;  // the exterior is older than every pixel
+  // ranks are shifted by one: the ring is the exterior, one component rooted at cell 0 with
+  // rank 0, older than every pixel
+  for (int32_t q = 0; q < padded; ++q) cells[q] = Cell{0, 0};
+  for (int32_t r = 0; r < n; ++r) cells[to_padded(down[r])].rank = r + 1;
   int64_t k1 = 0;
-  uf.make(exterior);
-  for (int32_t r = 0; r < n; ++r) {
-    const int32_t p = down[r];
-    const int32_t row = p / width, col = p % width;
-    uf.make(p);
-    auto merge = [&](int32_t q) {
-      int32_t a = uf.find(p), b = uf.find(q);
-      if (a == b) return;
-      if (rank[uf.oldest[a]] > rank[uf.oldest[b]]) std::swap(a, b);  // a is the elder
-      const int32_t filled = uf.oldest[b];
-      if (f[p] < f[filled]) {
-        creator1[k1] = p;
-        destroyer1[k1] = filled;
-        ++k1;
-      }
-      uf.parent[b] = a;
-    };
-    for (int k = 0; k < backward_neighbours; ++k) {
-      const int32_t rr = row + kDr[k], cc = col + kDc[k];
-      if (rr < 0 || rr >= height || cc < 0 || cc >= width) continue;
-      const int32_t q = rr * width + cc;
-      if (rank[q] > r + 1) continue;  // not entered yet
-      merge(q);
-    }
-    if (row == 0 || row == height - 1 || col == 0 || col == width - 1) merge(exterior);
-  }
+  // a loop is born at the pixel where two complement components meet and filled at the
+  // younger component's oldest (highest) pixel
+  sweep(f, down, 1, width, cells, top_cells ? edge : all, top_cells ? 4 : 8,
+                [&](int32_t filled, int32_t closes) {
+                  creator1[k1] = closes;
+                  destroyer1[k1] = filled;
+                  ++k1;
+                });
   *count0 = k0;
   *count1 = k1;
   return 0;
