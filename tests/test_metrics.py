@@ -308,6 +308,9 @@ def test_nan_prediction_is_refused():
             metric(pred, TARGET_3X3)
     with pytest.raises(ValueError, match="betti_numbers: mask contains 2 NaN"):
         betti_numbers(pred)
+    # a NaN target would silently become background, so it is refused too
+    with pytest.raises(ValueError, match="dice: target contains 2 NaN"):
+        dice(TARGET_3X3, pred)
 
 
 def test_bad_dtypes_and_options():
@@ -315,6 +318,8 @@ def test_bad_dtypes_and_options():
         dice(PRED_3X3.astype(complex), TARGET_3X3)
     with pytest.raises(TypeError, match="object"):
         dice(PRED_3X3, TARGET_3X3.astype(object))
+    with pytest.raises(TypeError, match="target must be a real or boolean array"):
+        accuracy(PRED_3X3, TARGET_3X3.astype(str))
     with pytest.raises(ValueError, match="convention"):
         betti_numbers(TARGET_3X3, convention="gudhi")
     with pytest.raises(ValueError, match="convention"):

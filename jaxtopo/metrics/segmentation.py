@@ -159,7 +159,7 @@ def dice(
     axes = _spatial_axes(p)
     overlap = np.count_nonzero(p & t, axis=axes)
     total = np.count_nonzero(p, axis=axes) + np.count_nonzero(t, axis=axes)
-    return np.where(total == 0, 0.0, 2.0 * overlap / np.maximum(total, 1))
+    return np.where(total == 0, 1.0, 2.0 * overlap / np.maximum(total, 1))
 
 
 def _cldice_single(pred: np.ndarray, target: np.ndarray) -> float:
