@@ -11,9 +11,10 @@ setup(
     ext_modules=[
         Extension(
             "jaxtopo.host.native._engine",
-            sources=["jaxtopo/host/native/persistence.cpp"],
+            sources=["jaxtopo/host/native/persistence.cpp", "jaxtopo/host/native/matching.cpp"],
             language="c++",
-            extra_compile_args=["-O3", "-std=c++17"],
+            # -fno-math-errno lets the compiler vectorise square roots
+            extra_compile_args=["-O3", "-std=c++17", "-fno-math-errno"],
             optional=True,
         )
     ]

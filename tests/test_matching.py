@@ -84,3 +84,18 @@ def test_hausdorff_policy_is_the_worst_term():
         terms += [min([diag(t)] + [dist(p, t) for p in pred]) for t in target]
         assert got.value == pytest.approx(max(terms, default=0.0))
         assert got.counted.sum() <= 1  # only one pair carries gradient
+
+
+@pytest.mark.parametrize("variant,q", [("official", 1), ("paper", 2)])
+def test_scipy_fallback_equals_pot(variant, q):
+    """The pure-numpy path (used when the native engine is not built) is exact too."""
+    rng = np.random.default_rng(20 + q)
+    model = CostModel(variant=variant)
+    for n, m in [(0, 2), (3, 0), (6, 6), (50, 9), (700, 40)]:
+        pred, target = random_diagram(n, rng), random_diagram(m, rng)
+        pred_xy, target_xy = rng.random((n, 2)), rng.random((m, 2))
+        costs = model.pair_costs(pred, target, model.spatial_weights(pred_xy, target_xy))
+        _, value = optimal_partial_matching(costs, model.diagonal_costs(pred), model.diagonal_costs(target),
+                                            chunk=7)
+        want = reference_matching_value(pred, target, pred_xy, target_xy, q=q)
+        assert value == pytest.approx(want, rel=1e-9, abs=1e-12)

@@ -26,6 +26,8 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
+from jaxtopo.host import native
+
 POLICIES = ("optimal", "longest_bars", "hausdorff")
 VARIANTS = ("official", "paper")
 DIAGONAL = -1  # matched_to value of a predicted point sent to the diagonal
@@ -191,7 +193,12 @@ def match(
     """Matches pred [n, 2] to target [m, 2] (diagram points) with creators at pred_xy / target_xy."""
     pred_diagonal = cost_model.diagonal_costs(pred)
     target_diagonal = cost_model.diagonal_costs(target)
-    if policy == "optimal":
+    if policy == "optimal" and native.available():
+        matched_to, value = native.optimal_matching(
+            pred, target, pred_xy, target_xy, q=cost_model.q, low=cost_model.min_spatial_weight,
+            weight_power=(0 if not cost_model.spatial else 1 if cost_model.variant == "official" else 2),
+        )
+    elif policy == "optimal":
         def cost_rows(j0, j1):
             weights = cost_model.spatial_weights(target_xy[j0:j1], pred_xy)
             return cost_model.pair_costs(target[j0:j1], pred, weights)

@@ -37,6 +37,11 @@ def _load():
         fn.restype = ctypes.c_int64
         fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS"), ctypes.c_int32, ctypes.c_int32,
                        ctypes.c_int32, i64p, i64p, i64p, i64p, i64p, i64p]
+    f64p = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
+    fn = lib.jaxtopo_optimal_matching
+    fn.restype = ctypes.c_int64
+    fn.argtypes = [f64p, f64p, ctypes.c_int64, f64p, f64p, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32,
+                   ctypes.c_double, i64p, ctypes.POINTER(ctypes.c_double)]
     _LIBRARY = lib
     return lib
 
@@ -71,6 +76,25 @@ def persistence_pairs(f: np.ndarray, construction: str):
         raise RuntimeError(f"jaxtopo native persistence failed with status {status} on shape {f.shape}")
     k0, k1 = int(counts[0][0]), int(counts[1][0])
     return {0: (out[0][:k0], out[1][:k0]), 1: (out[2][:k1], out[3][:k1])}
+
+
+def optimal_matching(pred, target, pred_xy, target_xy, *, q: int, weight_power: int, low: float):
+    """Exact optimal partial matching (see jaxtopo.host.matching); returns (matched_to, value).
+
+    weight_power: 1 = weight is the clamped creator distance, 2 = its square, 0 = no weight.
+    """
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"jaxtopo: {_LOAD_ERROR}")
+    as_points = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 2))  # noqa: E731
+    pred, target, pred_xy, target_xy = map(as_points, (pred, target, pred_xy, target_xy))
+    matched_to = np.empty(len(pred), np.int64)
+    value = ctypes.c_double()
+    status = lib.jaxtopo_optimal_matching(pred, pred_xy, len(pred), target, target_xy, len(target),
+                                          q, weight_power, low, matched_to, ctypes.byref(value))
+    if status != 0:
+        raise RuntimeError(f"jaxtopo native matching failed with status {status}")
+    return matched_to, value.value
 
 
 def warn_if_unavailable() -> None:
