@@ -232,6 +232,19 @@ def test_beta0_matches_skimage_8_connected_labels():
             assert betti_numbers(mask, convention="exact")[0, 0] == expected
 
 
+def test_betti_matches_cripser_t_construction():
+    # a second persistence engine: CubicalRipser's T-construction of 1 - mask, counting the
+    # pairs with positive persistence (essential classes die at +inf)
+    cripser = pytest.importorskip("cripser")
+    rng = np.random.default_rng(6)
+    for i in range(40):
+        shape = [(7, 11), (16, 16), (1, 9), (9, 1), (1, 1)][i % 5]
+        mask = random_mask(shape, rng.random(), rng)
+        pairs = cripser.computePH_T(1.0 - mask.astype(float), maxdim=1)
+        counts = [np.sum((pairs[:, 0] == k) & (pairs[:, 2] > pairs[:, 1])) for k in (0, 1)]
+        np.testing.assert_array_equal(betti_numbers(mask)[0], counts)
+
+
 def test_betti_errors_conventions():
     empty = np.zeros((7, 7))
     np.testing.assert_array_equal(betti_errors(empty, ring()), [[0.0, 1.0]])
@@ -289,13 +302,21 @@ def test_segmentation_metrics_are_batch_means():
     assert result["betti_1_error"] == pytest.approx(errors[:, 1].mean())
     exact = segmentation_metrics(np.zeros((7, 7)), ring(), convention="exact")
     assert exact["betti_0_error"] == 1.0 and exact["betti_1_error"] == 1.0
+    # the threshold reaches every metric: at 0.5 the half mask is empty, below it is full
+    half, full = np.full((5, 5), 0.5), np.ones((5, 5))
+    assert segmentation_metrics(half, full)["dice"] == 0.0
+    assert segmentation_metrics(half, full, threshold=0.4) == {
+        "accuracy": 1.0, "dice": 1.0, "cldice": 1.0, "betti_0_error": 0.0, "betti_1_error": 0.0
+    }
 
 
 # ---------------------------------------------------------------- bad input
 
 
 def test_shape_mismatch_names_both_shapes():
-    for metric in (accuracy, dice, cldice, betti_errors, euler_characteristic_error):
+    for metric in (
+        accuracy, dice, cldice, betti_errors, euler_characteristic_error, segmentation_metrics
+    ):
         with pytest.raises(ValueError, match=r"\(2, 5, 5\).*\(2, 5, 6\)"):
             metric(np.zeros((2, 5, 5)), np.zeros((2, 5, 6)))
 
@@ -308,6 +329,8 @@ def test_nan_prediction_is_refused():
             metric(pred, TARGET_3X3)
     with pytest.raises(ValueError, match="betti_numbers: mask contains 2 NaN"):
         betti_numbers(pred)
+    with pytest.raises(ValueError, match="segmentation_metrics: prediction contains 2 NaN"):
+        segmentation_metrics(pred, TARGET_3X3)
     # a NaN target would silently become background, so it is refused too
     with pytest.raises(ValueError, match="dice: target contains 2 NaN"):
         dice(TARGET_3X3, pred)

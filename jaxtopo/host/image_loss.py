@@ -18,6 +18,7 @@ import collections
 import dataclasses
 import hashlib
 import threading
+import time
 
 import numpy as np
 
@@ -212,8 +213,33 @@ def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: Topo
     return result.value, -grad_f  # f = 1 - L
 
 
+class HostClock:
+    """Wall time spent in host topology work, so trainers can report it next to device time."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.calls = 0
+
+    def take(self) -> float:
+        """Seconds accumulated since the last take()."""
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+HOST_CLOCK = HostClock()
+
+
 def batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig):
     """Per-image values [...] and gradient maps [..., H, W] for any leading batch dimensions."""
+    start = time.perf_counter()
+    try:
+        return _batch_loss_and_grad(likelihoods, targets, config)
+    finally:
+        HOST_CLOCK.seconds += time.perf_counter() - start
+        HOST_CLOCK.calls += 1
+
+
+def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig):
     likelihoods = np.asarray(likelihoods)
     targets = np.broadcast_to(np.asarray(targets), likelihoods.shape)
     lead, image_shape = likelihoods.shape[:-2], likelihoods.shape[-2:]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
-from jaxtopo.metrics.segmentation import accuracy, cldice, dice
+from jaxtopo.metrics.segmentation import _binarised_pair, accuracy, cldice, dice
 from jaxtopo.metrics.topology import (
     CONVENTIONS,
+    _check_convention,
     betti_errors,
     betti_numbers,
     euler_characteristic_error,
@@ -53,11 +54,15 @@ def segmentation_metrics(
       ``{"accuracy", "dice", "cldice", "betti_0_error", "betti_1_error"}`` as Python floats, each
       the mean over the batch of the per-image values.
     """
-    errors = betti_errors(pred, target, threshold=threshold, convention=convention)
+    _check_convention(convention, fn="segmentation_metrics")
+    # Check and binarise once, so errors name this function; the bool masks then pass through
+    # each metric unchanged (bool inputs are never re-thresholded).
+    p, t = _binarised_pair(pred, target, fn="segmentation_metrics", threshold=threshold)
+    errors = betti_errors(p, t, convention=convention)
     return {
-        "accuracy": float(accuracy(pred, target, threshold=threshold).mean()),
-        "dice": float(dice(pred, target, threshold=threshold).mean()),
-        "cldice": float(cldice(pred, target, threshold=threshold).mean()),
+        "accuracy": float(accuracy(p, t).mean()),
+        "dice": float(dice(p, t).mean()),
+        "cldice": float(cldice(p, t).mean()),
         "betti_0_error": float(errors[:, 0].mean()),
         "betti_1_error": float(errors[:, 1].mean()),
     }

@@ -194,6 +194,9 @@ def cldice(
         Tprec = |S(P) ∩ T| / |S(P)|,   Tsens = |S(T) ∩ P| / |S(T)|,
         clDice = 2 Tprec Tsens / (Tprec + Tsens).
 
+    (Names as in the clDice paper; some code swaps the names of the two ratios, which leaves the
+    symmetric harmonic mean unchanged.)
+
     Degenerate cases never give NaN, following the SATLoss evaluation code: both skeletons
     empty -> 1.0; exactly one skeleton empty -> 0.0; Tprec = Tsens = 0 -> 0.0. In 2D a skeleton
     is empty only for an empty mask. In 3D, skimage's skeleton of a non-empty volume can vanish
