@@ -1,0 +1,47 @@
+"""Orbax checkpoints of a run: the latest training state (for resuming) and the best model."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class RunCheckpoints:
+    """``workdir/checkpoints/latest`` (model + optimiser + step) and ``.../best`` (model only)."""
+
+    def __init__(self, workdir: str):
+        root = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+        self.latest = ocp.CheckpointManager(os.path.join(root, "latest"), options=options)
+        self.best = ocp.CheckpointManager(os.path.join(root, "best"), options=options)
+
+    @staticmethod
+    def _abstract(tree):
+        return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+    def save_latest(self, step: int, state: dict) -> None:
+        self.latest.save(step, args=ocp.args.StandardSave(state))
+        self.latest.wait_until_finished()
+
+    def restore_latest(self, like: dict):
+        """(step, state) of the last saved step, or (None, None) when there is none."""
+        step = self.latest.latest_step()
+        if step is None:
+            return None, None
+        return step, self.latest.restore(step, args=ocp.args.StandardRestore(self._abstract(like)))
+
+    def save_best(self, step: int, model_state) -> None:
+        self.best.save(step, args=ocp.args.StandardSave(model_state), force=True)
+        self.best.wait_until_finished()
+
+    def restore_best(self, like):
+        step = self.best.latest_step()
+        if step is None:
+            return None
+        return self.best.restore(step, args=ocp.args.StandardRestore(self._abstract(like)))
+
+    def close(self) -> None:
+        self.latest.close()
+        self.best.close()

@@ -1,0 +1,166 @@
+"""`train_and_evaluate(config, workdir)`: the training loop behind experiments/train.py.
+
+Deterministic given the config: the batch of step s is drawn from a permutation seeded by
+(seed, epoch), so a run killed at any point and restarted from its last checkpoint continues
+exactly as if it had never stopped (it loses only the steps since that checkpoint).
+
+Run folder: config.json (resolved config), metrics.jsonl (one JSON object per logged step and per
+evaluation), checkpoints/{latest,best} (Orbax), results.json (test metrics of the best-validation
+model) and predictions.png (inputs, labels, predictions).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxtopo.host.image_loss import HOST_CLOCK
+from jaxtopo.metrics import segmentation_metrics
+from jaxtopo.models.unet import UNet
+from jaxtopo.training import data as data_lib
+from jaxtopo.training.checkpoints import RunCheckpoints
+from jaxtopo.training.figures import save_prediction_figure
+from jaxtopo.training.objective import check_loss_config, objective
+
+
+def make_optimizer(train, total_steps: int) -> optax.GradientTransformation:
+    """Adam with coupled L2 weight decay (PyTorch's Adam(weight_decay=...)), lr / 10 at half."""
+    schedule = optax.piecewise_constant_schedule(train.learning_rate, {max(1, total_steps // 2): 0.1})
+    return optax.chain(
+        optax.add_decayed_weights(train.weight_decay),  # added to the gradient before Adam: coupled
+        optax.scale_by_adam(),
+        optax.scale_by_learning_rate(schedule),
+    )
+
+
+class _Log:
+    def __init__(self, path: str):
+        self.file = open(path, "a", buffering=1)
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _batch_indices(step: int, steps_per_epoch: int, batch_size: int, num_train: int, seed: int):
+    epoch, within = divmod(step, steps_per_epoch)
+    order = np.random.default_rng([seed, 7, epoch]).permutation(num_train)
+    return order[within * batch_size:(within + 1) * batch_size]
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """Trains, checkpoints, evaluates; returns the test metrics (also in results.json)."""
+    check_loss_config(config.loss)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(config.to_dict(), f, indent=2)
+    splits = data_lib.load_splits(config)
+    train_images, train_labels = splits["train"]
+    num_train = len(train_images)
+    batch_size = min(config.train.batch_size, num_train)
+    steps_per_epoch = max(1, num_train // batch_size)
+    total_steps = config.train.epochs * steps_per_epoch
+
+    model = UNet(train_images.shape[-1], 1, widths=tuple(config.model.widths), rngs=nnx.Rngs(config.seed))
+    optimizer = nnx.Optimizer(model, make_optimizer(config.train, total_steps), wrt=nnx.Param)
+    model.eval()
+    eval_graph, _ = nnx.split(model)
+    model.train()
+    model_graph, model_state = nnx.split(model)
+    opt_graph, opt_state = nnx.split(optimizer)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(model_state, opt_state, images, labels):
+        model = nnx.merge(model_graph, model_state)
+        optimizer = nnx.merge(opt_graph, opt_state)
+
+        def loss_fn(model):
+            return objective(model(images), labels, config.loss)
+
+        (_, measurements), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+        optimizer.update(model, grads)
+        return nnx.state(model), nnx.state(optimizer), measurements
+
+    @jax.jit
+    def predict(model_state, images):
+        return jax.nn.sigmoid(nnx.merge(eval_graph, model_state)(images))[..., 0]
+
+    def probabilities(model_state, images):
+        return np.concatenate([np.asarray(predict(model_state, images[i:i + batch_size]))
+                               for i in range(0, len(images), batch_size)])
+
+    checkpoints = RunCheckpoints(workdir)
+    step, best_val_dice = 0, -1.0
+    restored_step, restored = checkpoints.restore_latest(
+        {"model": model_state, "opt": opt_state, "best_val_dice": np.float64(0.0)})
+    if restored_step is not None:
+        model_state, opt_state = restored["model"], restored["opt"]
+        step, best_val_dice = restored_step, float(restored["best_val_dice"])
+        print(f"resuming {workdir} from step {step} of {total_steps}")
+
+    log = _Log(os.path.join(workdir, "metrics.jsonl"))
+    print(f"training {total_steps} steps ({config.train.epochs} epochs x {steps_per_epoch}), "
+          f"batch {batch_size}, loss {config.loss.pixel} + {config.loss.weight} x {config.loss.topological}, "
+          f"on {jax.default_backend()}")
+    window_start, window_steps = time.perf_counter(), 0
+    HOST_CLOCK.take()
+    try:
+        while step < total_steps:
+            idx = _batch_indices(step, steps_per_epoch, batch_size, num_train, config.seed)
+            model_state, opt_state, measurements = train_step(
+                model_state, opt_state, train_images[idx], train_labels[idx])
+            step += 1
+            window_steps += 1
+            if step % config.train.log_every == 0 or step == total_steps:
+                measurements = {k: float(v) for k, v in measurements.items()}
+                if not math.isfinite(measurements["loss"]):
+                    raise FloatingPointError(
+                        f"non-finite loss at step {step}: {measurements}; the last checkpoint is in "
+                        f"{workdir}/checkpoints/latest. Lower the learning rate or the loss weight.")
+                elapsed = time.perf_counter() - window_start
+                host = HOST_CLOCK.take()
+                record = {"step": step, "epoch": step / steps_per_epoch, **measurements,
+                          "steps_per_s": window_steps / elapsed, "device_s_per_step": (elapsed - host) / window_steps,
+                          "host_topology_s_per_step": host / window_steps}
+                log.write(record)
+                print(f"step {step:>6}/{total_steps} loss {measurements['loss']:.4f} "
+                      f"{record['steps_per_s']:.2f} steps/s (device {record['device_s_per_step'] * 1e3:.0f} ms, "
+                      f"host topology {record['host_topology_s_per_step'] * 1e3:.0f} ms per step)", flush=True)
+                window_start, window_steps = time.perf_counter(), 0
+            if step % steps_per_epoch == 0 and (step // steps_per_epoch) % config.train.eval_every_epochs == 0:
+                val_images, val_labels = splits["val"]
+                val_dice = segmentation_metrics(probabilities(model_state, val_images), val_labels)["dice"]
+                log.write({"step": step, "epoch": step // steps_per_epoch, "val_dice": val_dice})
+                if val_dice > best_val_dice:
+                    best_val_dice = val_dice
+                    checkpoints.save_best(step, model_state)
+            if step % config.train.checkpoint_every == 0 or step == total_steps:
+                checkpoints.save_latest(step, {"model": model_state, "opt": opt_state,
+                                               "best_val_dice": np.float64(best_val_dice)})
+            if step == config.train.get("stop_after_steps"):
+                # tests simulate a killed run with this: leave without evaluating
+                return {"stopped_at": step}
+        best = checkpoints.restore_best(model_state)
+        final_state = best if best is not None else model_state
+        test_images, test_labels = splits["test"]
+        test_probs = probabilities(final_state, test_images)
+        results = {"config": config.get("name", ""), "steps": total_steps, "best_val_dice": best_val_dice,
+                   **segmentation_metrics(test_probs, test_labels)}
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        save_prediction_figure(os.path.join(workdir, "predictions.png"), test_images, test_labels, test_probs)
+        return results
+    finally:
+        log.close()
+        checkpoints.close()

@@ -1,0 +1,226 @@
+"""Tests of the Flax NNX U-Net (jaxtopo.models.unet)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from jaxtopo.models import UNet, paper_unet, probabilities, small_unet
+
+# Every concrete model in this file has these widths and 3 -> 1 channels: JAX compiles the
+# random initialisers once per parameter shape (seconds each on a loaded CPU), so other
+# architectures are only checked abstractly, with nnx.eval_shape, which compiles nothing.
+TINY = (4, 8, 16)
+
+
+def _tiny(seed=0, **kwargs):
+    return UNet(3, 1, widths=TINY, rngs=nnx.Rngs(seed), **kwargs)
+
+
+def _abstract(*args, **kwargs):
+    """A UNet whose arrays are ShapeDtypeStructs (no initialisation is run)."""
+    return nnx.eval_shape(lambda: UNet(*args, rngs=nnx.Rngs(0), **kwargs))
+
+
+def _output_shape(model, input_shape):
+    return nnx.eval_shape(lambda m, x: m(x), model, jax.ShapeDtypeStruct(input_shape, jnp.float32)).shape
+
+
+def _inputs(shape, seed=0):
+    return jax.random.uniform(jax.random.key(seed), shape, jnp.float32)
+
+
+def _param_count(module) -> int:
+    return sum(int(x.size) for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+
+
+def _batch_stats(module):
+    return jax.tree.map(np.asarray, nnx.state(module, nnx.BatchStat))
+
+
+@pytest.mark.parametrize("spatial", [(32, 32), (33, 47), (275, 275), (1, 1), (5, 4)])
+def test_output_shape_equals_input_shape(spatial):
+    model = _tiny()
+    logits = model(_inputs((2, *spatial, 3)))
+    assert logits.shape == (2, *spatial, 1)
+    assert logits.dtype == jnp.float32
+    assert bool(jnp.isfinite(logits).all())
+
+
+def test_unbatched_input():
+    model = _tiny()
+    model.eval()
+    x = _inputs((3, 13, 9, 3))
+    assert model(x[0]).shape == (13, 9, 1)
+    np.testing.assert_allclose(model(x[0]), model(x)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_other_channels_shape():
+    model = _abstract(2, 3, widths=TINY)
+    assert _output_shape(model, (3, 13, 9, 2)) == (3, 13, 9, 3)
+    assert _output_shape(model, (13, 9, 2)) == (13, 9, 3)
+
+
+@pytest.mark.parametrize("widths", [(4,), (4, 8), (4, 8, 16, 32), (64, 128, 256, 512, 1024)])
+def test_depth_follows_widths_and_padding_multiple(widths):
+    model = _abstract(3, 1, widths=widths)
+    assert model.depth == len(widths) and model.size_multiple == 2 ** (len(widths) - 1)
+    assert len(model.down) == len(widths) and len(model.up) == len(widths) - 1
+    for spatial in [(19, 23), (275, 275), (1, 1)]:
+        assert _output_shape(model, (1, *spatial, 3)) == (1, *spatial, 1)
+
+
+@pytest.mark.parametrize("pad_mode", ["reflect", "edge", "constant", "symmetric"])
+def test_pad_modes(pad_mode):
+    model = _tiny(pad_mode=pad_mode)
+    assert model(_inputs((1, 11, 6, 3))).shape == (1, 11, 6, 1)
+
+
+def test_wrong_channels_and_rank_raise():
+    model = _tiny()
+    with pytest.raises(ValueError, match="NHWC"):
+        model(_inputs((1, 16, 16, 4)))
+    with pytest.raises(ValueError, match="NHWC"):
+        model(_inputs((16, 16)))
+    with pytest.raises(ValueError, match="pad_mode"):
+        _tiny(pad_mode="wrap")
+
+
+def test_eval_mode_is_deterministic_and_keeps_batch_stats():
+    model = _tiny()
+    model.train()
+    model(_inputs((4, 16, 16, 3), seed=1))  # move the running averages off their init
+    model.eval()
+    before = _batch_stats(model)
+    x = _inputs((3, 20, 20, 3), seed=2)
+    first = model(x)
+    second = model(x)
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
+    # With running averages, an image's output does not depend on the rest of the batch.
+    np.testing.assert_allclose(model(x[:1]), first[:1], rtol=1e-5, atol=1e-5)
+    jax.tree.map(np.testing.assert_array_equal, before, _batch_stats(model))
+
+
+def test_train_mode_updates_batch_stats_and_uses_batch_statistics():
+    model = _tiny()
+    model.train()
+    before = _batch_stats(model)
+    x = _inputs((4, 16, 16, 3), seed=3) * 5.0 + 2.0
+    logits = model(x)
+    after = _batch_stats(model)
+    changed = jax.tree.map(lambda a, b: not np.array_equal(a, b), before, after)
+    assert all(jax.tree.leaves(changed))
+    # PyTorch momentum 0.1: the first update moves the mean 10 % of the way to the batch mean.
+    first_mean = after["down"][0]["first"]["norm"]["mean"]
+    conv = model.down[0].first.conv
+    batch_mean = np.asarray(conv(x)).mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(first_mean, 0.1 * batch_mean, rtol=1e-4, atol=1e-6)
+    # Batch statistics: outputs depend on the batch composition in train mode.
+    assert not np.allclose(np.asarray(model(x[:1])), np.asarray(logits[:1]), atol=1e-4)
+
+
+def test_jit_matches_eager_in_eval_mode():
+    model = _tiny()
+    model.eval()
+    x = _inputs((2, 21, 17, 3))
+    eager = model(x)
+    jitted = nnx.jit(lambda m, v: m(v))(model, x)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_probabilities_is_sigmoid_of_logits():
+    model = _tiny()
+    model.eval()
+    x = _inputs((2, 12, 12, 3))
+    probs = probabilities(model, x)
+    np.testing.assert_allclose(probs, jax.nn.sigmoid(model(x)), rtol=1e-6)
+    assert float(probs.min()) >= 0.0 and float(probs.max()) <= 1.0
+
+
+def test_jitted_train_step_lowers_bce():
+    model = _tiny(seed=4)  # same shapes, other key: nothing new to compile
+    model.train()
+    optimizer = optax.adam(1e-2)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    opt_state = optimizer.init(params)
+    traces = []
+
+    @jax.jit
+    def train_step(params, rest, opt_state, x, y):
+        traces.append(1)  # runs only while tracing
+
+        def loss_fn(params):
+            m = nnx.merge(graphdef, params, rest, copy=True)
+            logits = m(x)
+            loss = optax.sigmoid_binary_cross_entropy(logits, y).mean()
+            return loss, nnx.state(m, nnx.BatchStat)
+
+        (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        rest = nnx.merge_state(rest, new_stats)
+        return params, rest, opt_state, {"loss": loss}
+
+    # A learnable target: foreground where the first channel is bright.
+    x = _inputs((4, 24, 24, 3), seed=5)
+    y = (x[..., :1] > 0.6).astype(jnp.float32)
+    losses = []
+    for _ in range(30):
+        params, rest, opt_state, metrics = train_step(params, rest, opt_state, x, y)
+        losses.append(float(metrics["loss"]))
+    assert len(traces) == 1
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.7 * losses[0], losses
+    # The merged model (eval mode, running averages) is also better than at initialisation.
+    trained = nnx.merge(graphdef, params, rest)
+    trained.eval()
+    eval_loss = float(optax.sigmoid_binary_cross_entropy(trained(x), y).mean())
+    assert eval_loss < losses[0]
+
+
+def _double_conv_params(c_in: int, c_out: int) -> int:
+    # two 3x3 convs without bias, each followed by BatchNorm scale + shift
+    return 9 * c_in * c_out + 2 * c_out + 9 * c_out * c_out + 2 * c_out
+
+
+def _expected_unet_params(in_channels: int, out_channels: int, widths) -> int:
+    total = 0
+    c_in = in_channels
+    for w in widths:
+        total += _double_conv_params(c_in, w)
+        c_in = w
+    for deep, shallow in zip(widths[:0:-1], widths[-2::-1]):
+        total += 2 * 2 * deep * shallow + shallow  # transposed conv 2x2 with bias
+        total += _double_conv_params(2 * shallow, shallow)  # after concatenating the skip
+    total += widths[0] * out_channels + out_channels  # 1x1 output conv with bias
+    return total
+
+
+def test_parameter_count_of_the_paper_unet():
+    model = nnx.eval_shape(lambda: paper_unet(nnx.Rngs(0)))
+    expected = _expected_unet_params(3, 1, (64, 128, 256, 512, 1024))
+    assert _param_count(model) == expected
+    # the count of the PyTorch U-Net (bilinear=False) that the paper's code base uses
+    assert expected == 31_037_633
+    assert _param_count(_abstract(3, 1)) == expected
+
+
+@pytest.mark.parametrize(
+    "in_channels,out_channels,widths", [(3, 1, (16, 32, 64, 128, 256)), (1, 2, (4, 8, 16)), (3, 1, (5,))]
+)
+def test_parameter_count_formula_other_sizes(in_channels, out_channels, widths):
+    model = _abstract(in_channels, out_channels, widths=widths)
+    assert _param_count(model) == _expected_unet_params(in_channels, out_channels, widths)
+
+
+def test_parameter_count_of_a_concrete_model():
+    assert _param_count(_tiny()) == _expected_unet_params(3, 1, TINY)
+
+
+def test_small_unet():
+    model = nnx.eval_shape(lambda: small_unet(nnx.Rngs(0), in_channels=1))
+    assert model.widths == (16, 32, 64, 128, 256) and model.in_channels == 1
+    assert _param_count(model) == _expected_unet_params(1, 1, (16, 32, 64, 128, 256))
+    assert _output_shape(model, (1, 48, 48, 1)) == (1, 48, 48, 1)
