@@ -251,3 +251,12 @@ def test_volume_input_raises(fn):
 def test_unknown_reduction_raises(fn):
     with pytest.raises(ValueError, match="'avg'"):
         fn(np.zeros((1, 4, 4), np.float32), np.zeros((1, 4, 4)), reduction="avg")
+
+
+def test_bce_gradient_survives_saturation():
+    """A background pixel predicted as exactly 1.0 (saturated sigmoid) still gets pushed down."""
+    probs = jnp.array([[[1.0, 0.0]]], jnp.float32)
+    targets = jnp.array([[[0.0, 1.0]]], jnp.float32)
+    grad = jax.grad(lambda p: bce_loss(p, targets))(probs)
+    assert np.all(np.isfinite(np.asarray(grad)))
+    assert grad[0, 0, 0] > 0 and grad[0, 0, 1] < 0

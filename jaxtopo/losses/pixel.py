@@ -49,7 +49,9 @@ def bce_loss(
         loss_b = -mean_pixels( t * log(p) + (1 - t) * log(1 - p) )
 
     A confidently wrong pixel therefore costs about -log(eps) (16.1 for the default) instead of
-    inf. Probabilities outside [eps, 1 - eps] get a zero gradient. The bounds are rounded in the
+    inf. The gradient is that of the clipped value, (p_c - t) / (p_c (1 - p_c)) per pixel, also
+    where p lies outside [eps, 1 - eps]: a float32 sigmoid that rounds to exactly 1.0 on a
+    background pixel is still pushed down, as with PyTorch's BCELoss. The bounds are rounded in the
     working dtype (float32: 1 - 1e-7 becomes 1 - 2**-23), so the upper cap is slightly lower.
     Prefer `bce_with_logits_loss` when the network's logits are available (exact and stable).
 
@@ -75,7 +77,8 @@ def bce_loss(
     p, t = _at_least_float32(
         *_validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
     )
-    p = jnp.clip(p, eps, 1.0 - eps)
+    # clip the value but let the gradient through, so saturated wrong pixels still learn
+    p = p + jax.lax.stop_gradient(jnp.clip(p, eps, 1.0 - eps) - p)
     # log1p(-p) keeps precision for p near 0, where 1 - p would round
     per_pixel = -(t * jnp.log(p) + (1.0 - t) * jnp.log1p(-p))
     return _validation.reduce(jnp.mean(per_pixel, axis=_pixel_axes(per_pixel)), reduction)
