@@ -11,13 +11,14 @@ Images are realistic likelihoods: a tubular network plus noise, and uniform nois
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
 
 import numpy as np
 
-from jaxtopo.host import TARGET_CACHE, TopoLossConfig, image_loss_and_grad, persistence_diagrams
+from jaxtopo.host import TARGET_CACHE, TopoLossConfig, batch_loss_and_grad, image_loss_and_grad, persistence_diagrams
 
 
 def tubular_likelihood(side: int, rng: np.random.Generator):
@@ -50,7 +51,8 @@ def gudhi_direct(f):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 300])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 300, 600, 1000])
+    parser.add_argument("--batch", type=int, default=16, help="batch for the threaded batch timing")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backend", default=None)
     args = parser.parse_args()
@@ -75,7 +77,28 @@ def main():
             TARGET_CACHE.clear()
             loss = median_ms(lambda: image_loss_and_grad(likelihood, label, config), args.repeats)
             print(f"{name + ' ' + str(side) + 'x' + str(side):>16} {ours:11.1f} {gd:9.1f} {cr:11.1f} {loss:14.1f}"
-                  f"   (gudhi/jaxtopo {gd / ours:.2f}x, cripser/jaxtopo {cr / ours:.2f}x)")
+                  f"   (gudhi/jaxtopo {gd / ours:.2f}x, cripser/jaxtopo {cr / ours:.2f}x)", flush=True)
+    batch_timing(args.batch, args.repeats)
+
+
+
+
+
+def batch_timing(batch: int, repeats: int) -> None:
+    """A batch of 300x300 tubular images: one thread against all cores."""
+    rng = np.random.default_rng(1)
+    pairs = [tubular_likelihood(300, rng) for _ in range(batch)]
+    likelihoods = np.stack([p for p, _ in pairs])
+    labels = np.stack([t for _, t in pairs])
+    config = TopoLossConfig()
+    times = {}
+    for threads in ("1", str(os.cpu_count())):
+        os.environ["JAXTOPO_HOST_THREADS"] = threads
+        times[threads] = median_ms(lambda: batch_loss_and_grad(likelihoods, labels, config), repeats)
+    os.environ.pop("JAXTOPO_HOST_THREADS")
+    one, many = times.values()
+    print(f"batch of {batch} tubular 300x300, sat_loss host work: {one:.0f} ms on 1 thread, "
+          f"{many:.0f} ms on {os.cpu_count()} threads ({one / many:.2f}x)")
 
 
 if __name__ == "__main__":

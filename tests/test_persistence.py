@@ -1,5 +1,7 @@
 """Cubical persistence with creator/destroyer pixels against gudhi and cripser."""
 
+import os
+
 import cripser
 import gudhi
 import numpy as np
@@ -180,3 +182,20 @@ def test_bad_input():
         persistence_diagrams(np.zeros((3, 3)), backend="nope")
     assert "gudhi" in available_backends()
     assert isinstance(persistence_diagrams(np.zeros((1, 1)))[0], Diagram)
+
+
+@pytest.mark.skipif("native" not in BACKENDS or not os.path.exists("/proc/self/statm"), reason="Linux + native")
+def test_native_engine_memory_stays_flat():
+    def resident_pages():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1])
+
+    rng = np.random.default_rng(7)
+    f = rng.random((64, 64))
+    for _ in range(200):  # warm-up: allocator pools settle
+        persistence_diagrams(f, backend="native")
+    before = resident_pages()
+    for _ in range(3000):
+        persistence_diagrams(f, backend="native")
+    grown_mib = (resident_pages() - before) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    assert grown_mib < 8, f"resident memory grew by {grown_mib:.1f} MiB over 3000 calls"

@@ -15,8 +15,11 @@ only. Holding the goal fixed gives the exact derivative of the loss also for dia
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
+import functools
 import hashlib
+import os
 import threading
 import time
 
@@ -239,6 +242,22 @@ def batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: To
         HOST_CLOCK.calls += 1
 
 
+def _host_threads() -> int:
+    """Worker threads for a batch: $JAXTOPO_HOST_THREADS, else one per available core."""
+    value = os.environ.get("JAXTOPO_HOST_THREADS")
+    if value:
+        return max(1, int(value))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=None)
+def _executor(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="jaxtopo-host")
+
+
 def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig):
     likelihoods = np.asarray(likelihoods)
     targets = np.broadcast_to(np.asarray(targets), likelihoods.shape)
@@ -247,6 +266,15 @@ def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: T
     flat_t = targets.reshape((-1,) + image_shape)
     values = np.empty(flat_l.shape[0], dtype=np.float64)
     grads = np.empty(flat_l.shape, dtype=np.float64)
-    for b in range(flat_l.shape[0]):
+
+    def one(b):
         values[b], grads[b] = image_loss_and_grad(flat_l[b], flat_t[b], config)
+
+    threads = min(_host_threads(), flat_l.shape[0])
+    # images are independent; the native engine releases the GIL, so threads run in parallel
+    if threads > 1:
+        list(_executor(threads).map(one, range(flat_l.shape[0])))
+    else:
+        for b in range(flat_l.shape[0]):
+            one(b)
     return values.reshape(lead), grads.reshape(likelihoods.shape)
