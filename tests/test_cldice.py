@@ -361,24 +361,6 @@ def test_combined_loss_gradient_matches_finite_differences():
 LOSSES = [soft_cldice_loss, dice_cldice_loss]
 
 
-@pytest.mark.parametrize("fn", LOSSES)
-def test_mismatched_shapes_name_both(fn):
-    with pytest.raises(ValueError, match=r"\(2, 4, 5\).*\(2, 5, 4\)"):
-        fn(np.zeros((2, 4, 5), np.float32), np.zeros((2, 5, 4), np.float32))
-
-
-@pytest.mark.parametrize("fn", LOSSES)
-def test_integer_predictions_raise_type_error(fn):
-    with pytest.raises(TypeError, match="floating"):
-        fn(np.zeros((2, 4, 4), np.int32), np.zeros((2, 4, 4), np.float32))
-
-
-@pytest.mark.parametrize("fn", LOSSES)
-def test_rank_two_input_raises(fn):
-    with pytest.raises(ValueError, match="rank 2"):
-        fn(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32))
-
-
 @pytest.mark.parametrize("fn", LOSSES + [soft_skeleton])
 def test_volume_input_to_2d_raises(fn):
     volume = np.zeros((1, 3, 4, 4, 1), np.float32)
@@ -412,12 +394,6 @@ def test_bad_alpha_raises(alpha):
     x = np.zeros((1, 4, 4), np.float32)
     with pytest.raises(ValueError, match="alpha"):
         dice_cldice_loss(x, x, alpha=alpha)
-
-
-@pytest.mark.parametrize("fn", LOSSES)
-def test_unknown_reduction_raises(fn):
-    with pytest.raises(ValueError, match="'avg'"):
-        fn(np.zeros((1, 4, 4), np.float32), np.zeros((1, 4, 4)), reduction="avg")
 
 
 @pytest.mark.parametrize("fn", [soft_erode, soft_dilate, soft_open])

@@ -223,34 +223,10 @@ def test_soft_dice_gradient_matches_finite_differences():
 
 
 @pytest.mark.parametrize("fn", LOSSES)
-def test_mismatched_shapes_name_both(fn):
-    with pytest.raises(ValueError, match=r"\(2, 4, 5\).*\(2, 5, 4\)"):
-        fn(np.zeros((2, 4, 5), np.float32), np.zeros((2, 5, 4), np.float32))
-
-
-@pytest.mark.parametrize("fn", LOSSES)
-def test_integer_predictions_raise_type_error(fn):
-    with pytest.raises(TypeError, match="floating"):
-        fn(np.zeros((2, 4, 4), np.int32), np.zeros((2, 4, 4), np.float32))
-
-
-@pytest.mark.parametrize("fn", LOSSES)
-def test_rank_two_input_raises(fn):
-    with pytest.raises(ValueError, match="rank 2"):
-        fn(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32))
-
-
-@pytest.mark.parametrize("fn", LOSSES)
 def test_volume_input_raises(fn):
     volume = np.zeros((1, 3, 4, 4, 1), np.float32)
     with pytest.raises(ValueError, match="2D-only"):
         fn(volume, volume)
-
-
-@pytest.mark.parametrize("fn", LOSSES)
-def test_unknown_reduction_raises(fn):
-    with pytest.raises(ValueError, match="'avg'"):
-        fn(np.zeros((1, 4, 4), np.float32), np.zeros((1, 4, 4)), reduction="avg")
 
 
 def test_bce_gradient_survives_saturation():
