@@ -87,3 +87,32 @@ def test_overrides_are_typed():
         override(config, ["a.b=abc"])
     with pytest.raises(ValueError, match="field.path=value"):
         override(config, ["a.b"])
+
+
+def test_evaluate_script_reproduces_the_test_metrics(tmp_path, capsys):
+    config = tiny("synthetic_bce")
+    results = train_and_evaluate(config, str(tmp_path))
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import evaluate
+
+    assert evaluate.main([str(tmp_path)]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "synthetic_bce" in row
+    assert f"{results['dice']:.4f}" in row and f"{results['betti_0_error']:.4f}" in row
+
+
+def test_named_configs_follow_the_protocol():
+    drive = named_config("drive_sat", CONFIG_DIR)
+    assert (drive.data.name, drive.train.epochs, drive.train.batch_size) == ("drive", 100, 2)
+    assert drive.loss.topological == "sat" and drive.loss.pixel == "bce"
+    assert named_config("cremi_cldice", CONFIG_DIR).loss.weight == 0.3
+    assert named_config("roads_small_wt", CONFIG_DIR).model.widths == (16, 32, 64, 128, 256)
+
+
+def test_missing_dataset_fails_with_a_clear_message(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import train
+
+    with pytest.raises(FileNotFoundError, match=r"(?s)DRIVE.*not found.*" + str(tmp_path)):
+        train.main(["--config", "drive_sat", "--quick", "--data-dir", str(tmp_path / "nowhere"),
+                    "--workdir", str(tmp_path / "run")])

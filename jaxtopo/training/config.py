@@ -1,8 +1,8 @@
 """Experiment configuration: nested attribute dictionaries, command-line overrides, run folders.
 
-Configs are Python files in ``experiments/configs/`` with a ``get_config()`` returning a `Config`
-(big_vision / Flax-examples style); variants start from ``default.get_config()`` and change a few
-fields. ``override(config, ["train.steps=100", "loss.weight=1e-3"])`` applies command-line
+Configs are Python (big_vision / Flax-examples style): ``experiments/configs/default.py`` builds
+every named config ``<dataset>_<loss>`` from one shared default, the dataset's protocol and the
+loss. ``override(config, ["train.steps=100", "loss.weight=1e-3"])`` applies command-line
 assignments; values are parsed as Python literals and must keep the field's type.
 """
 
@@ -13,7 +13,6 @@ import copy
 import importlib.util
 import json
 import os
-import sys
 
 
 class Config(dict):
@@ -75,26 +74,17 @@ def override(config: Config, assignments) -> Config:
     return config
 
 
-def load_config_file(path: str) -> Config:
-    """Runs ``get_config()`` of a config file."""
+def _load_module(path: str):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file {path} does not exist")
     spec = importlib.util.spec_from_file_location(f"jaxtopo_config_{os.path.basename(path)[:-3]}", path)
     module = importlib.util.module_from_spec(spec)
     # configs import their shared defaults (``from default import get_config``) from their folder
-    folder = os.path.dirname(os.path.abspath(path))
-    sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-        return Config(module.get_config())
-    finally:
-        sys.path.remove(folder)
+    spec.loader.exec_module(module)
+    return module
 
 
 def named_config(name: str, directory: str) -> Config:
-    """``directory/name.py``'s config, with the list of known names in the error if missing."""
-    path = os.path.join(directory, f"{name}.py")
-    if not os.path.isfile(path):
-        known = sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".py") and not f.startswith("_"))
-        raise ValueError(f"unknown config {name!r}; known configs: {', '.join(known)}")
-    return load_config_file(path)
+    """The config called ``name``, made by ``get_config(name)`` of ``directory/default.py``."""
+    module = _load_module(os.path.join(directory, "default.py"))
+    return Config(module.get_config(name))

@@ -1,19 +1,63 @@
-"""Datasets for training, by config name (real-dataset loaders come with their own issue)."""
+"""Datasets for training by config name, with patches prepared once and cached on disk."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
+import os
+
 import numpy as np
 
+from jaxtopo.data.common import data_root
 from jaxtopo.data.synthetic import split_synthetic
 
-DATASETS = ("synthetic",)
+# config name -> (module, loader function, takes a fold)
+LOADERS = {
+    "drive": ("jaxtopo.data.drive", "load_drive", True),
+    "roads": ("jaxtopo.data.roads", "load_roads", False),
+    "roads_small": ("jaxtopo.data.roads", "load_roads_small", True),
+    "cremi": ("jaxtopo.data.cremi", "load_cremi", False),
+    "cracktree": ("jaxtopo.data.cracktree", "load_cracktree", True),
+    "elegans_small": ("jaxtopo.data.elegans", "load_elegans_small", True),
+}
+DATASETS = ("synthetic",) + tuple(LOADERS)
+
+
+def _cache_path(name: str, root: str, fold: int) -> str:
+    key = hashlib.sha1(f"{os.path.abspath(root)}|{name}|{fold}".encode()).hexdigest()[:16]
+    cache = os.environ.get("JAXTOPO_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "jaxtopo")
+    return os.path.join(cache, f"{name}-fold{fold}-{key}.npz")
+
+
+def _load_real(name: str, root: str, fold: int) -> dict:
+    """Decoded, cropped and patched once; later runs read the cached .npz (fast, no decoding)."""
+    path = _cache_path(name, root, fold)
+    if os.path.exists(path):
+        with np.load(path) as cached:
+            return {split: (cached[f"{split}_images"], cached[f"{split}_labels"]) for split in ("train", "val", "test")}
+    module, function, takes_fold = LOADERS[name]
+    loader = getattr(importlib.import_module(module), function)
+    splits = loader(root, fold=fold) if takes_fold else loader(root)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = path + ".partial.npz"
+    np.savez(partial, **{f"{s}_{kind}": arr for s, (images, labels) in splits.items()
+                        for kind, arr in (("images", images), ("labels", labels))})
+    os.replace(partial, path)  # atomic: a killed run never leaves a half-written cache
+    with open(path + ".json", "w") as f:
+        json.dump({"dataset": name, "root": os.path.abspath(root), "fold": fold}, f)
+    return splits
 
 
 def load_splits(config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"train"|"val"|"test": (images float32 [N, H, W, C], labels float32 [N, H, W])}."""
     data = config.data
-    if data.name != "synthetic":
-        raise ValueError(f"dataset {data.name!r} has no loader yet; available: {DATASETS}")
-    splits = split_synthetic(config.seed, data.num_train, data.num_val, data.num_test, size=tuple(data.size))
-    return {name: (images.astype(np.float32), labels.astype(np.float32))
+    if data.name == "synthetic":
+        splits = split_synthetic(config.seed, data.num_train, data.num_val, data.num_test, size=tuple(data.size))
+    elif data.name in LOADERS:
+        splits = _load_real(data.name, data_root(data.get("data_dir")), int(data.get("fold", 1)))
+    else:
+        raise ValueError(f"unknown dataset {data.name!r}; available: {DATASETS}")
+    limit = data.get("max_patches")
+    return {name: (images[:limit].astype(np.float32), labels[:limit].astype(np.float32))
             for name, (images, labels) in splits.items()}

@@ -59,6 +59,48 @@ def _batch_indices(step: int, steps_per_epoch: int, batch_size: int, num_train: 
     return order[within * batch_size:(within + 1) * batch_size]
 
 
+def _model(config, in_channels: int):
+    """The U-Net in train mode and the graph of its eval mode (BatchNorm running averages)."""
+    model = UNet(in_channels, 1, widths=tuple(config.model.widths), rngs=nnx.Rngs(config.seed))
+    model.eval()
+    eval_graph, _ = nnx.split(model)
+    model.train()
+    return model, eval_graph
+
+
+def _predictor(eval_graph, batch_size: int):
+    """probabilities(model_state, images [N, H, W, C]) -> [N, H, W], in batches."""
+
+    @jax.jit
+    def predict(model_state, images):
+        return jax.nn.sigmoid(nnx.merge(eval_graph, model_state)(images))[..., 0]
+
+    def probabilities(model_state, images):
+        return np.concatenate([np.asarray(predict(model_state, images[i:i + batch_size]))
+                               for i in range(0, len(images), batch_size)])
+
+    return probabilities
+
+
+def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
+    """Metrics of a run's best-validation model (else its latest) on one split."""
+    images, labels = data_lib.load_splits(config)[split]
+    model, eval_graph = _model(config, images.shape[-1])
+    _, like = nnx.split(model)
+    checkpoints = RunCheckpoints(workdir)
+    try:
+        state = checkpoints.restore_best(like)
+        if state is None:
+            step = checkpoints.latest.latest_step()
+            if step is None:
+                raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate")
+            state = checkpoints.latest.restore(step)["model"]
+    finally:
+        checkpoints.close()
+    probs = _predictor(eval_graph, config.train.batch_size)(state, images)
+    return segmentation_metrics(probs, labels)
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
     """Trains, checkpoints, evaluates; returns the test metrics (also in results.json)."""
     check_loss_config(config.loss)
@@ -72,11 +114,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     steps_per_epoch = max(1, num_train // batch_size)
     total_steps = config.train.epochs * steps_per_epoch
 
-    model = UNet(train_images.shape[-1], 1, widths=tuple(config.model.widths), rngs=nnx.Rngs(config.seed))
+    model, eval_graph = _model(config, train_images.shape[-1])
     optimizer = nnx.Optimizer(model, make_optimizer(config.train, total_steps), wrt=nnx.Param)
-    model.eval()
-    eval_graph, _ = nnx.split(model)
-    model.train()
     model_graph, model_state = nnx.split(model)
     opt_graph, opt_state = nnx.split(optimizer)
 
@@ -92,13 +131,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         optimizer.update(model, grads)
         return nnx.state(model), nnx.state(optimizer), measurements
 
-    @jax.jit
-    def predict(model_state, images):
-        return jax.nn.sigmoid(nnx.merge(eval_graph, model_state)(images))[..., 0]
-
-    def probabilities(model_state, images):
-        return np.concatenate([np.asarray(predict(model_state, images[i:i + batch_size]))
-                               for i in range(0, len(images), batch_size)])
+    probabilities = _predictor(eval_graph, batch_size)
 
     checkpoints = RunCheckpoints(workdir)
     step, best_val_dice = 0, -1.0
