@@ -124,6 +124,15 @@ __attribute__((target_clones("avx2", "default"))) void reduced_costs(
   }
 }
 
+// Keeps the `keep` cheapest edges of `row` and returns the largest cost kept.
+template <typename Less>
+double shrink(std::vector<Edge>& row, size_t keep, Less less) {
+  std::nth_element(row.begin(), row.begin() + (keep - 1), row.end(), less);
+  const double kth = row[keep - 1].cost;
+  row.resize(keep);
+  return kth;
+}
+
 }  // namespace
 
 extern "C" {
@@ -161,28 +170,32 @@ int64_t jaxtopo_optimal_matching(const double* pred, const double* pred_xy, int6
   const size_t keep = static_cast<size_t>(std::min(m, n));
   auto by_cost = [](const Edge& a, const Edge& b) { return a.cost < b.cost; };
   std::vector<std::vector<Edge>> rows(m);
-  std::vector<double> reduced(n);
-  for (int64_t j = 0; j < m; ++j) {
-    const double tb = target[2 * j], td = target[2 * j + 1];
-    const double tx = target_xy[2 * j], ty = target_xy[2 * j + 1];
-    // 1. every column's reduced cost C_ij - D(p_i)
-    reduced_costs(n, birth.data(), death.data(), px.data(), py.data(), pred_diagonal.data(), tb, td, tx, ty,
-                  q, weight_power, low, reduced.data());
-    // 2. keep the `keep` cheapest columns below the row's diagonal cost: a max-heap whose top
-    //    is the price a new column has to beat (rarely beaten once full, so the scan is cheap)
-    std::vector<Edge>& heap = rows[j];
-    double threshold = target_diagonal[j];
-    for (int64_t i = 0; i < n; ++i) {
-      if (reduced[i] >= threshold) continue;
-      heap.push_back({static_cast<int32_t>(i), reduced[i]});
-      std::push_heap(heap.begin(), heap.end(), by_cost);
-      if (heap.size() > keep) {
-        std::pop_heap(heap.begin(), heap.end(), by_cost);
-        heap.pop_back();
+  std::vector<double> threshold(target_diagonal);  // per row: the price a new column must beat
+  // Columns are visited in blocks small enough to stay in cache while every row reads them
+  // (row by row over all columns would stream the whole prediction diagram from memory m times).
+  constexpr int64_t kBlock = 1024;
+  std::vector<double> reduced(kBlock);
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t count = std::min(kBlock, n - i0);
+    for (int64_t j = 0; j < m; ++j) {
+      // 1. the block's reduced costs C_ij - D(p_i) against target point j
+      reduced_costs(count, birth.data() + i0, death.data() + i0, px.data() + i0, py.data() + i0,
+                    pred_diagonal.data() + i0, target[2 * j], target[2 * j + 1], target_xy[2 * j],
+                    target_xy[2 * j + 1], q, weight_power, low, reduced.data());
+      // 2. row j keeps its `keep` cheapest columns below its diagonal cost. Candidates under the
+      //    row's threshold are appended; when 2 * keep have gathered, the `keep` cheapest stay
+      //    and the threshold drops to the largest of them (amortised linear, few branches).
+      std::vector<Edge>& row = rows[j];
+      for (int64_t k = 0; k < count; ++k) {
+        if (reduced[k] >= threshold[j]) continue;
+        row.push_back({static_cast<int32_t>(i0 + k), reduced[k]});
+        if (row.size() >= 2 * keep) threshold[j] = shrink(row, keep, by_cost);
       }
-      if (heap.size() == keep) threshold = heap.front().cost;
     }
-    heap.push_back({static_cast<int32_t>(n + j), target_diagonal[j]});
+  }
+  for (int64_t j = 0; j < m; ++j) {
+    if (rows[j].size() > keep) shrink(rows[j], keep, by_cost);
+    rows[j].push_back({static_cast<int32_t>(n + j), target_diagonal[j]});
   }
   const std::vector<int32_t> column_of = assign(rows, static_cast<int32_t>(n + m));
   if (column_of.empty()) return -1;
