@@ -116,3 +116,19 @@ def test_missing_dataset_fails_with_a_clear_message(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"(?s)DRIVE.*not found.*" + str(tmp_path)):
         train.main(["--config", "drive_sat", "--quick", "--data-dir", str(tmp_path / "nowhere"),
                     "--workdir", str(tmp_path / "run")])
+
+
+def test_drive_sat_quick_runs_end_to_end_on_a_fabricated_drive(tmp_path, monkeypatch):
+    from test_data_drive import fabricate_drive
+
+    monkeypatch.setenv("JAXTOPO_CACHE", str(tmp_path / "cache"))
+    root = fabricate_drive(str(tmp_path / "data"))
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import train
+
+    args = ["--config", "drive_sat", "--quick", "--data-dir", root, "--workdir", str(tmp_path / "run"),
+            "train.epochs=1", "data.max_patches=8"]
+    assert train.main(args) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["config"] == "drive_sat" and np.isfinite(results["dice"])
+    assert len(os.listdir(tmp_path / "cache")) == 2  # patches cached once (.npz + its description)
