@@ -59,3 +59,62 @@ def _read_split(image_dir: str, label_dir: str) -> tuple[np.ndarray, np.ndarray]
 def load_roads(root: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"train"|"val"|"test": (images float32 [N, 300, 300, 3], labels float32 [N, 300, 300])}."""
     return {split: _read_split(*folders) for split, folders in _split_folders(root).items()}
+
+
+# Roads-small (BM-Loss / SATLoss comparison). The papers do not publish which 134 images they used
+# nor the fold lists, so this is jaxtopo's documented rule, not the papers' list: the first 134
+# ids of the sorted union of all three distributed splits; fold k tests on the k-th of three
+# contiguous blocks (45, 45, 44 images), validates on the 10 images that follow it (cyclically)
+# and trains on the rest.
+SMALL_COUNT, SMALL_SIZE, SMALL_PADDED, SMALL_PATCH = 134, 375, 384, 48
+
+
+def _small_folds(count: int = SMALL_COUNT) -> dict[int, dict[str, list[int]]]:
+    bounds = [0, 45, 90, count]
+    folds = {}
+    for k in (1, 2, 3):
+        test = list(range(bounds[k - 1], bounds[k]))
+        val = [(bounds[k] + i) % count for i in range(10)]
+        train = [i for i in range(count) if i not in test and i not in val]
+        folds[k] = dict(train=train, val=val, test=test)
+    return folds
+
+
+def _small_patches(image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bicubic 1500 -> 375, label re-binarised at 0.5, zero-padded to 384, 64 patches of 48."""
+    from PIL import Image
+
+    size = (SMALL_SIZE, SMALL_SIZE)
+    image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+    label = np.asarray(Image.fromarray(label.astype(np.float32), mode="F").resize(size, Image.Resampling.BICUBIC))
+    pad = SMALL_PADDED - SMALL_SIZE
+    image = np.pad(to_unit_float(image), ((0, pad), (0, pad), (0, 0)))
+    label = np.pad((label >= 0.5).astype(np.float32), ((0, pad), (0, pad)))
+    return patch_grid(image, SMALL_PATCH), patch_grid(label, SMALL_PATCH)
+
+
+def load_roads_small(root: str, *, fold: int = 1) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train"|"val"|"test": (images float32 [N, 48, 48, 3], labels float32 [N, 48, 48])}."""
+    if fold not in (1, 2, 3):
+        raise ValueError(f"Roads-small: fold must be 1, 2 or 3, got {fold!r}")
+    pairs = []
+    for image_dir, label_dir in _split_folders(root).values():
+        pairs += [(os.path.join(image_dir, f), os.path.join(label_dir, f[:-1]))
+                  for f in os.listdir(image_dir) if f.endswith(".tiff")]
+    pairs.sort(key=lambda pair: os.path.basename(pair[0]))
+    if len(pairs) < SMALL_COUNT:
+        raise missing("Massachusetts Roads", root, LAYOUT, SOURCE,
+                      f"Roads-small needs {SMALL_COUNT} images, found {len(pairs)}")
+    splits = {}
+    for split, positions in _small_folds()[fold].items():
+        images, labels = [], []
+        for position in positions:
+            image_path, label_path = pairs[position]
+            if not os.path.isfile(label_path):
+                raise missing("Massachusetts Roads", root, LAYOUT, SOURCE, f"missing label {label_path}")
+            label = binary_mask(read_image(label_path, mode="L"), threshold=127)
+            patches = _small_patches(read_image(image_path, mode="RGB"), label)
+            images.append(patches[0])
+            labels.append(patches[1])
+        splits[split] = (np.concatenate(images), np.concatenate(labels))
+    return splits
