@@ -15,7 +15,9 @@ import functools
 import json
 import math
 import os
+import threading
 import time
+from queue import Queue
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +59,21 @@ def _batch_indices(step: int, steps_per_epoch: int, batch_size: int, num_train: 
     epoch, within = divmod(step, steps_per_epoch)
     order = np.random.default_rng([seed, 7, epoch]).permutation(num_train)
     return order[within * batch_size:(within + 1) * batch_size]
+
+
+def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch, batch_size, seed):
+    """Batches of steps first_step.. gathered and put on the device by a background thread,
+    two ahead, so the device never waits for the host to slice the next batch."""
+    queue: Queue = Queue(maxsize=2)
+
+    def produce():
+        for step in range(first_step, total_steps):
+            idx = _batch_indices(step, steps_per_epoch, batch_size, len(images), seed)
+            queue.put(jax.device_put((images[idx], labels[idx])))
+
+    threading.Thread(target=produce, daemon=True, name="jaxtopo-prefetch").start()
+    for _ in range(first_step, total_steps):
+        yield queue.get()
 
 
 def _model(config, in_channels: int):
@@ -149,10 +166,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     window_start, window_steps = time.perf_counter(), 0
     HOST_CLOCK.take()
     try:
-        while step < total_steps:
-            idx = _batch_indices(step, steps_per_epoch, batch_size, num_train, config.seed)
-            model_state, opt_state, measurements = train_step(
-                model_state, opt_state, train_images[idx], train_labels[idx])
+        batches = _prefetched_batches(train_images, train_labels, step, total_steps, steps_per_epoch,
+                                      batch_size, config.seed)
+        for images, labels in batches:
+            model_state, opt_state, measurements = train_step(model_state, opt_state, images, labels)
             step += 1
             window_steps += 1
             if step % config.train.log_every == 0 or step == total_steps:
