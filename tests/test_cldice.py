@@ -17,6 +17,7 @@ from jaxtopo.losses.cldice import (
     soft_skeleton,
 )
 from jaxtopo.losses.pixel import soft_dice_loss
+from gradcheck import finite_difference_check, x64
 
 # few shapes and iteration counts: each (shape, iterations) pair compiles the skeleton loop once
 SHAPE = (2, 12, 12)
@@ -34,14 +35,6 @@ def call(fn, jitted, *args, **options):
     if jitted:
         return jitted_with(fn, tuple(sorted(options.items())))(*args)
     return fn(*args, **options)
-
-
-def x64():
-    """Context manager enabling float64 (moved from jax.experimental to jax in newer versions)."""
-    enable = getattr(jax, "enable_x64", None)
-    if enable is None:
-        from jax.experimental import enable_x64 as enable
-    return enable(True)
 
 
 def random_probs(shape, seed=0, dtype=np.float32):
@@ -331,18 +324,6 @@ def test_cldice_gradient_is_finite_and_nonzero(jitted):
     assert float(jnp.max(jnp.abs(grad))) > 1e-4
     # more predicted probability on the target tubes lowers the loss
     assert float(jnp.sum(grad * tubes())) < 0
-
-
-def finite_difference_check(loss, x, *, seed=0, directions=3, step=1e-6, rtol=1e-6):
-    """Compares <grad, v> with a central difference along random directions v (float64)."""
-    value_and_grad = jax.jit(jax.value_and_grad(loss))  # one compilation for all evaluations
-    _, grad = value_and_grad(x)
-    rng = np.random.default_rng(seed)
-    for _ in range(directions):
-        v = rng.normal(size=x.shape)
-        numeric = (value_and_grad(x + step * v)[0] - value_and_grad(x - step * v)[0]) / (2 * step)
-        analytic = jnp.vdot(grad, v)
-        assert float(analytic) == pytest.approx(float(numeric), rel=rtol, abs=1e-9)
 
 
 def test_combined_loss_gradient_matches_finite_differences():

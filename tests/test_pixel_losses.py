@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxtopo.losses.pixel import bce_loss, bce_with_logits_loss, soft_dice_loss
+from gradcheck import finite_difference_check, x64
 
 LOSSES = [bce_loss, bce_with_logits_loss, soft_dice_loss]
 SHAPE = (3, 4, 5)  # one shape for most tests: eager mode compiles each op once per shape
@@ -32,14 +33,6 @@ def random_pair(shape, seed=0, dtype=np.float32):
     probs = rng.uniform(0.02, 0.98, size=shape).astype(dtype)
     targets = rng.random(shape) > 0.5
     return probs, targets
-
-
-def x64():
-    """Context manager enabling float64 (moved from jax.experimental to jax in newer versions)."""
-    enable = getattr(jax, "enable_x64", None)
-    if enable is None:
-        from jax.experimental import enable_x64 as enable
-    return enable(True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,18 +189,6 @@ def test_soft_dice_hand_value(jitted):
 def test_soft_dice_two_empty_masks_give_zero():
     empty = np.zeros(SHAPE, np.float32)
     np.testing.assert_allclose(soft_dice_loss(empty, empty, reduction="none"), 0.0)
-
-
-def finite_difference_check(loss, x, *, seed=0, directions=3, step=1e-6, rtol=1e-6):
-    """Compares <grad, v> with a central difference along random directions v (float64)."""
-    value_and_grad = jax.jit(jax.value_and_grad(loss))  # one compilation for all evaluations
-    _, grad = value_and_grad(x)
-    rng = np.random.default_rng(seed)
-    for _ in range(directions):
-        v = rng.normal(size=x.shape)
-        numeric = (value_and_grad(x + step * v)[0] - value_and_grad(x - step * v)[0]) / (2 * step)
-        analytic = jnp.vdot(grad, v)
-        assert float(analytic) == pytest.approx(float(numeric), rel=rtol, abs=1e-9)
 
 
 def test_soft_dice_gradient_matches_finite_differences():

@@ -1,0 +1,26 @@
+"""Shared test helpers for gradient checks in float64."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+
+def x64():
+    """Context manager enabling float64 (moved from jax.experimental to jax in newer versions)."""
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:
+        from jax.experimental import enable_x64 as enable
+    return enable(True)
+
+
+def finite_difference_check(loss, x, *, seed=0, directions=3, step=1e-6, rtol=1e-6):
+    """Compares <grad, v> with a central difference along random directions v (float64)."""
+    value_and_grad = jax.jit(jax.value_and_grad(loss))  # one compilation for all evaluations
+    _, grad = value_and_grad(x)
+    rng = np.random.default_rng(seed)
+    for _ in range(directions):
+        v = rng.normal(size=x.shape)
+        numeric = (value_and_grad(x + step * v)[0] - value_and_grad(x - step * v)[0]) / (2 * step)
+        analytic = jnp.vdot(grad, v)
+        assert float(analytic) == pytest.approx(float(numeric), rel=rtol, abs=1e-9)
