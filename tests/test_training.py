@@ -32,8 +32,12 @@ def logged(workdir, key):
 
 
 def test_training_lowers_the_loss_and_writes_the_run_folder(tmp_path):
+    from jaxtopo.training.loop import TRACES
+
     config = tiny(**{"train.epochs": 8, "train.learning_rate": 3e-3})
+    before = TRACES["train_step"]
     results = train_and_evaluate(config, str(tmp_path))
+    assert TRACES["train_step"] - before == 1  # 16 steps, one compilation
     losses = logged(tmp_path, "loss")
     assert len(losses) == 16
     assert np.mean(losses[-4:]) < np.mean(losses[:4])

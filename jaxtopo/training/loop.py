@@ -11,6 +11,7 @@ model) and predictions.png (inputs, labels, predictions).
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
@@ -32,6 +33,15 @@ from jaxtopo.training import data as data_lib
 from jaxtopo.training.checkpoints import RunCheckpoints
 from jaxtopo.training.figures import save_prediction_figure
 from jaxtopo.training.objective import check_loss_config, objective
+
+
+# how often each jitted function was traced (tests check the train step compiles once per run)
+TRACES: collections.Counter = collections.Counter()
+
+
+def _bar(step: int, total: int, width: int = 20) -> str:
+    filled = int(width * step / max(total, 1))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
 def make_optimizer(train, total_steps: int) -> optax.GradientTransformation:
@@ -138,6 +148,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def train_step(model_state, opt_state, images, labels):
+        TRACES["train_step"] += 1  # runs only while tracing: counts compilations
         model = nnx.merge(model_graph, model_state)
         optimizer = nnx.merge(opt_graph, opt_state)
 
@@ -184,7 +195,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           "steps_per_s": window_steps / elapsed, "device_s_per_step": (elapsed - host) / window_steps,
                           "host_topology_s_per_step": host / window_steps}
                 log.write(record)
-                print(f"step {step:>6}/{total_steps} loss {measurements['loss']:.4f} "
+                print(f"{_bar(step, total_steps)} step {step:>6}/{total_steps} loss {measurements['loss']:.4f} "
                       f"{record['steps_per_s']:.2f} steps/s (device {record['device_s_per_step'] * 1e3:.0f} ms, "
                       f"host topology {record['host_topology_s_per_step'] * 1e3:.0f} ms per step)", flush=True)
                 window_start, window_steps = time.perf_counter(), 0
