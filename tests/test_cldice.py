@@ -137,7 +137,7 @@ def filled_square():
     return image
 
 
-SQUARE_ITERATIONS = (1, 6, 7, 10)
+SQUARE_ITERATIONS = (1, 7, 10)  # 1 too few, 7 just enough (the bar test checks 1 vs 2)
 
 
 def test_skeleton_iterations_are_honoured_on_a_square():
@@ -235,9 +235,8 @@ def test_cldice_of_disjoint_masks_is_near_one(jitted):
     shifted = np.zeros_like(masks)
     shifted[0, 10, 1:11] = 1  # lines that touch no foreground of the other mask
     shifted[1, 1:8, 8] = 1
-    value = call(
-        soft_cldice_loss, jitted, shifted, masks, iterations=ITERATIONS, smooth=1e-3, reduction="none"
-    )
+    options = dict(iterations=ITERATIONS, smooth=1e-3, reduction="none")
+    value = call(soft_cldice_loss, jitted, shifted, masks, **options)
     np.testing.assert_allclose(value, 1.0, atol=1e-3)
 
 
@@ -314,11 +313,11 @@ def test_combined_loss_3d_alpha_zero_is_soft_dice_of_the_volume():
 # gradients
 
 
-@pytest.mark.parametrize("jitted", [False, True])
-def test_cldice_gradient_is_finite_and_nonzero(jitted):
+def test_cldice_gradient_is_finite_and_nonzero():
+    # plain jax.grad here; the finite-difference check below runs under jax.jit
     probs = random_probs(SHAPE, seed=9)
     loss = functools.partial(soft_cldice_loss, targets=tubes(), iterations=ITERATIONS)
-    grad = (jax.jit(jax.grad(loss)) if jitted else jax.grad(loss))(probs)
+    grad = jax.grad(loss)(probs)
     assert grad.shape == probs.shape
     assert np.all(np.isfinite(grad))
     assert float(jnp.max(jnp.abs(grad))) > 1e-4

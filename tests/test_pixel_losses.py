@@ -93,7 +93,8 @@ def test_bce_with_logits_gradient_is_sigmoid_minus_target(jitted):
     grad = jax.grad(lambda x: call(bce_with_logits_loss, jitted, x, targets, reduction="sum"))(
         logits
     )
-    np.testing.assert_allclose(grad, (jax.nn.sigmoid(logits) - targets) / pixels, rtol=1e-5, atol=1e-8)
+    expected = (jax.nn.sigmoid(logits) - targets) / pixels
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,9 +142,8 @@ def test_trailing_channel_equals_no_channel(fn):
 @pytest.mark.parametrize("fn", LOSSES)
 def test_target_dtypes_agree(fn):
     probs, targets = inputs_for(fn, SHAPE)
-    values = [
-        float(fn(probs, targets.astype(dtype))) for dtype in (bool, np.int32, np.float32, np.float64)
-    ]
+    dtypes = (bool, np.int32, np.float32, np.float64)
+    values = [float(fn(probs, targets.astype(dtype))) for dtype in dtypes]
     assert values == pytest.approx([values[0]] * 4, rel=1e-7)
 
 
