@@ -35,7 +35,8 @@ def test_layouts_patches_and_labels(tmp_path, mirror):
     splits = load_roads(fabricate_roads(str(tmp_path), mirror=mirror))
     for images, labels in splits.values():
         assert images.shape == (25, 300, 300, 3) and labels.shape == (25, 300, 300)
-        assert images[13, 20, 10].tolist() == [1.0, 0.0, 0.0]
+        assert images.dtype == labels.dtype == np.uint8  # the full split must fit in memory
+        assert images[13, 20, 10].tolist() == [255, 0, 0]
         assert labels[1::5, :, 5:17].min() == 1.0 and labels.sum() == 12 * 5 * 300  # in 5 patches
 
 

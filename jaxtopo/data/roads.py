@@ -41,23 +41,36 @@ def _read_split(image_dir: str, label_dir: str) -> tuple[np.ndarray, np.ndarray]
     ids = sorted(f[: -len(".tiff")] for f in os.listdir(image_dir) if f.endswith(".tiff"))
     if not ids:
         raise missing("Massachusetts Roads", image_dir, LAYOUT, SOURCE, "no .tiff images")
-    images, labels = [], []
     for image_id in ids:
         label_path = os.path.join(label_dir, image_id + ".tif")
         if not os.path.isfile(label_path):
             raise missing("Massachusetts Roads", label_dir, LAYOUT, SOURCE, f"missing label {label_path}")
+    # uint8 and preallocated: the real train split is 27,700 patches (7.5 GB as uint8, four times
+    # that as float32), so nothing is converted or concatenated here
+    images = labels = None
+    for index, image_id in enumerate(ids):
         image = read_image(os.path.join(image_dir, image_id + ".tiff"), mode="RGB")
-        label = read_image(label_path, mode="L")
+        label = read_image(os.path.join(label_dir, image_id + ".tif"), mode="L")
         if image.shape[:2] != label.shape or image.shape[0] % PATCH or image.shape[1] % PATCH:
             raise ValueError(f"Massachusetts Roads: {image_id} has image size {image.shape[:2]} and label "
                              f"size {label.shape}; expected equal sizes divisible by {PATCH} (1500x1500)")
-        images.append(patch_grid(to_unit_float(image), PATCH))
-        labels.append(patch_grid(binary_mask(label, threshold=127), PATCH))
-    return np.concatenate(images), np.concatenate(labels)
+        image_patches = patch_grid(image, PATCH)
+        per_image = len(image_patches)
+        if images is None:
+            images = np.empty((len(ids) * per_image,) + image_patches.shape[1:], np.uint8)
+            labels = np.empty((len(ids) * per_image, PATCH, PATCH), np.uint8)
+        rows = slice(index * per_image, (index + 1) * per_image)
+        images[rows] = image_patches
+        labels[rows] = patch_grid(label > 127, PATCH)
+    return images, labels
 
 
 def load_roads(root: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{"train"|"val"|"test": (images float32 [N, 300, 300, 3], labels float32 [N, 300, 300])}."""
+    """{"train"|"val"|"test": (images uint8 [N, 300, 300, 3] in 0..255, labels uint8 [N, 300, 300] in {0, 1})}.
+
+    Unlike the smaller datasets, Roads stays uint8 so the full split fits in memory; the trainer
+    scales each batch to [0, 1] (`jaxtopo.data.common.to_unit_float`).
+    """
     return {split: _read_split(*folders) for split, folders in _split_folders(root).items()}
 
 

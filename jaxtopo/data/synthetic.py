@@ -122,17 +122,21 @@ def _random_walk(
     return points, headings
 
 
-def _clip_to_image(points: np.ndarray, height: int, width: int, margin: float) -> int:
-    """Number of leading points before the walk first leaves the image (plus a margin)."""
+def _clip_to_image(points: np.ndarray, height: int, width: int) -> int:
+    """Number of leading points up to and including the first one outside the image.
+
+    Keeping that one point lets the curve run across the border; cutting it there (instead of
+    letting it wander just outside and come back) keeps every branch 8-connected in the image.
+    """
     outside = (
-        (points[:, 0] < -margin)
-        | (points[:, 0] > height - 1 + margin)
-        | (points[:, 1] < -margin)
-        | (points[:, 1] > width - 1 + margin)
+        (points[:, 0] < 0)
+        | (points[:, 0] > height - 1)
+        | (points[:, 1] < 0)
+        | (points[:, 1] > width - 1)
     )
     if not outside.any():
         return len(points)
-    return int(np.argmax(outside))
+    return int(np.argmax(outside)) + 1
 
 
 def _border_start(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, float]:
@@ -176,7 +180,7 @@ def _grow_tree(rng, height, width, scale, knobs) -> list[_Branch]:
         points, headings = _random_walk(
             rng, start, heading, length, knobs["bend"], knobs["turn_smoothness"]
         )
-        n = _clip_to_image(points, height, width, margin=2.0)
+        n = _clip_to_image(points, height, width)
         if n < 4:
             continue
         points, headings = points[:n], headings[:n]

@@ -50,7 +50,11 @@ def _load_real(name: str, root: str, fold: int) -> dict:
 
 
 def load_splits(config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{"train"|"val"|"test": (images float32 [N, H, W, C], labels float32 [N, H, W])}."""
+    """{"train"|"val"|"test": (images [N, H, W, C], labels [N, H, W])}.
+
+    Images are float32 in [0, 1] or, for large datasets (Roads), uint8 that the trainer scales
+    per batch; labels hold {0, 1}.
+    """
     data = config.data
     if data.name == "synthetic":
         splits = split_synthetic(config.seed, data.num_train, data.num_val, data.num_test, size=tuple(data.size))
@@ -59,5 +63,4 @@ def load_splits(config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     else:
         raise ValueError(f"unknown dataset {data.name!r}; available: {DATASETS}")
     limit = data.get("max_patches")
-    return {name: (images[:limit].astype(np.float32), labels[:limit].astype(np.float32))
-            for name, (images, labels) in splits.items()}
+    return {name: (images[:limit], labels[:limit]) for name, (images, labels) in splits.items()}

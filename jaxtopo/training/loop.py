@@ -26,6 +26,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxtopo.data.common import to_unit_float
 from jaxtopo.host.image_loss import HOST_CLOCK
 from jaxtopo.metrics import segmentation_metrics
 from jaxtopo.models.unet import UNet
@@ -79,7 +80,8 @@ def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch
     def produce():
         for step in range(first_step, total_steps):
             idx = _batch_indices(step, steps_per_epoch, batch_size, len(images), seed)
-            queue.put(jax.device_put((images[idx], labels[idx])))
+            batch = (to_unit_float(images[idx]), labels[idx].astype(np.float32))
+            queue.put(jax.device_put(batch))
 
     threading.Thread(target=produce, daemon=True, name="jaxtopo-prefetch").start()
     for _ in range(first_step, total_steps):
@@ -103,7 +105,7 @@ def _predictor(eval_graph, batch_size: int):
         return jax.nn.sigmoid(nnx.merge(eval_graph, model_state)(images))[..., 0]
 
     def probabilities(model_state, images):
-        return np.concatenate([np.asarray(predict(model_state, images[i:i + batch_size]))
+        return np.concatenate([np.asarray(predict(model_state, to_unit_float(images[i:i + batch_size])))
                                for i in range(0, len(images), batch_size)])
 
     return probabilities
@@ -220,7 +222,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                    **segmentation_metrics(test_probs, test_labels)}
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
-        save_prediction_figure(os.path.join(workdir, "predictions.png"), test_images, test_labels, test_probs)
+        save_prediction_figure(os.path.join(workdir, "predictions.png"), to_unit_float(test_images[:4]),
+                               test_labels[:4], test_probs[:4])
         return results
     finally:
         log.close()
