@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 
 from jaxtopo.data import make_synthetic_dataset, split_synthetic, synthetic_image
+from jaxtopo.data import synthetic as synthetic_module
 
 # Every nuisance switched off: constant background, no blur, grey, no noise.
 CLEAN = dict(
@@ -43,7 +44,7 @@ def test_shapes_dtypes_and_ranges(batch):
 def test_labels_non_trivial_with_foreground_fraction_in_range(batch):
     _, labels = batch
     fraction = labels.mean(axis=(1, 2))
-    assert (fraction > 0.01).all() and (fraction < 0.35).all(), fraction
+    assert (fraction >= 0.04).all() and (fraction < 0.35).all(), fraction  # min_foreground=0.04
     assert 0.05 <= fraction.mean() <= 0.25, fraction.mean()
 
 
@@ -83,7 +84,8 @@ def test_odd_and_non_square_sizes(size):
 def test_thin_parts_exist(batch):
     """Label pixels whose 3x3 neighbourhood is mostly background (1-2 px wide branches)."""
     _, labels = batch
-    neighbourhood = ndimage.uniform_filter(labels.astype(np.float64), size=(1, 3, 3), mode="constant") * 9
+    counts = ndimage.uniform_filter(labels.astype(np.float64), size=(1, 3, 3), mode="constant")
+    neighbourhood = 9 * counts
     thin = (labels == 1) & (neighbourhood <= 4.5)
     per_image = thin.sum(axis=(1, 2))
     assert (per_image > 0).all(), per_image
@@ -102,6 +104,42 @@ def test_networks_can_have_several_components(batch):
     _, labels = batch
     counts = [ndimage.label(label, structure=np.ones((3, 3)))[1] for label in labels]
     assert min(counts) >= 1 and max(counts) >= 2, counts
+
+
+@pytest.mark.parametrize("angle", np.linspace(0.0, np.pi, 25))
+def test_one_pixel_wide_lines_are_8_connected(angle):
+    """A straight polyline of radius 0.5 (width 1 px) at any angle and sub-pixel offset is one
+    8-connected component, at most 2 px thick across."""
+    direction = np.array([np.sin(angle), np.cos(angle)])
+    for offset in [(20.0, 20.0), (20.3, 20.7), (19.5, 20.5)]:
+        points = np.asarray(offset) + np.arange(30)[:, None] * direction
+        branch = synthetic_module._Branch(points, np.full(30, 0.5), 0.1)
+        label, strength = synthetic_module._rasterise([branch], 64, 64)
+        assert ndimage.label(label, structure=np.ones((3, 3)))[1] == 1
+        assert label.sum() <= 2 * 31 * max(abs(direction[0]), abs(direction[1])) + 2
+        assert (strength[label == 1] >= 0.05 - 1e-12).all()  # coverage >= 0.5 inside the label
+
+
+def test_horizontal_line_through_pixel_centres_is_exactly_one_row():
+    points = np.stack([np.full(11, 5.0), np.arange(2.0, 13.0)], axis=1)
+    label, _ = synthetic_module._rasterise(
+        [synthetic_module._Branch(points, np.full(11, 0.5), 0.1)], 10, 16
+    )
+    expected = np.zeros((10, 16), np.uint8)
+    expected[5, 2:13] = 1
+    np.testing.assert_array_equal(label, expected)
+
+
+def test_every_branch_is_8_connected_and_networks_fill_the_image():
+    """A rendered network is a union of 8-connected branches, so its components are few."""
+    _, labels = make_synthetic_dataset(10, seed=9, size=(75, 91))
+    for label in labels:
+        assert 1 <= ndimage.label(label, structure=np.ones((3, 3)))[1] <= 8
+
+
+def test_min_foreground_knob():
+    _, labels = make_synthetic_dataset(10, seed=4, num_trees=1, min_foreground=0.1)
+    assert (labels.mean(axis=(1, 2)) >= 0.1).all()
 
 
 def test_label_is_the_drawn_network_in_a_clean_rendering():
@@ -167,6 +205,12 @@ def test_bad_arguments():
         make_synthetic_dataset(1, polarity="green")
     with pytest.raises(TypeError):
         make_synthetic_dataset(1, not_a_knob=3)
+    with pytest.raises(ValueError, match="faint_fraction"):
+        make_synthetic_dataset(1, faint_fraction=1.5)
+    with pytest.raises(ValueError, match="trunk_radius"):
+        make_synthetic_dataset(1, trunk_radius=(2.0, 1.0))
+    with pytest.raises(ValueError, match="noise_std"):
+        make_synthetic_dataset(1, noise_std=-0.1)
     with pytest.raises(ValueError, match="seed"):
         make_synthetic_dataset(1, seed=-1)
     assert make_synthetic_dataset(0)[0].shape == (0, 96, 96, 3)

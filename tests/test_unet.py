@@ -27,7 +27,8 @@ def _abstract(*args, **kwargs):
 
 
 def _output_shape(model, input_shape):
-    return nnx.eval_shape(lambda m, x: m(x), model, jax.ShapeDtypeStruct(input_shape, jnp.float32)).shape
+    x = jax.ShapeDtypeStruct(input_shape, jnp.float32)
+    return nnx.eval_shape(lambda m, v: m(v), model, x).shape
 
 
 def _inputs(shape, seed=0):
@@ -218,7 +219,8 @@ def test_parameter_count_of_the_paper_unet():
 
 
 @pytest.mark.parametrize(
-    "in_channels,out_channels,widths", [(3, 1, (16, 32, 64, 128, 256)), (1, 2, (4, 8, 16)), (3, 1, (5,))]
+    "in_channels,out_channels,widths",
+    [(3, 1, (16, 32, 64, 128, 256)), (1, 2, (4, 8, 16)), (3, 1, (5,))],
 )
 def test_parameter_count_formula_other_sizes(in_channels, out_channels, widths):
     model = _abstract(in_channels, out_channels, widths=widths)

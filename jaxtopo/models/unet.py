@@ -40,7 +40,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["ConvBlock", "UNet", "paper_unet", "probabilities", "small_unet"]
+__all__ = [
+    "PAPER_WIDTHS",
+    "SMALL_WIDTHS",
+    "ConvBlock",
+    "UNet",
+    "paper_unet",
+    "probabilities",
+    "small_unet",
+]
 
 PAPER_WIDTHS = (64, 128, 256, 512, 1024)
 SMALL_WIDTHS = (16, 32, 64, 128, 256)
@@ -80,7 +88,12 @@ class _Up(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, rngs: nnx.Rngs):
         self.upsample = nnx.ConvTranspose(
-            in_channels, out_channels, kernel_size=(2, 2), strides=(2, 2), padding="VALID", rngs=rngs
+            in_channels,
+            out_channels,
+            kernel_size=(2, 2),
+            strides=(2, 2),
+            padding="VALID",
+            rngs=rngs,
         )
         self.convs = _DoubleConv(2 * out_channels, out_channels, rngs=rngs)
 
