@@ -111,9 +111,10 @@ def _predictor(eval_graph, batch_size: int):
     return probabilities
 
 
-def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
-    """Metrics of a run's best-validation model (else its latest) on one split."""
-    images, labels = data_lib.load_splits(config)[split]
+def predict_with_run(config, workdir: str, images) -> np.ndarray:
+    """Probabilities [N, H, W] of a run's best-validation model (else its latest) for images
+    [N, H, W, C] (float in [0, 1] or uint8), e.g. to plot a finished run's predictions."""
+    images = np.asarray(images)
     model, eval_graph = _model(config, images.shape[-1])
     _, like = nnx.split(model)
     checkpoints = RunCheckpoints(workdir)
@@ -126,8 +127,13 @@ def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
             state = checkpoints.latest.restore(step)["model"]
     finally:
         checkpoints.close()
-    probs = _predictor(eval_graph, config.train.batch_size)(state, images)
-    return segmentation_metrics(probs, labels)
+    return _predictor(eval_graph, config.train.batch_size)(state, images)
+
+
+def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
+    """Metrics of a run's best-validation model (else its latest) on one split."""
+    images, labels = data_lib.load_splits(config)[split]
+    return segmentation_metrics(predict_with_run(config, workdir, images), labels)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
