@@ -91,9 +91,12 @@ def _prepare(f: np.ndarray, image_shape: tuple[int, int], config: TopoLossConfig
     points, creator_xy = {}, {}
     for dim, diagram in diagrams.items():
         points[dim] = diagram.points()
-        rows, cols = np.divmod(diagram.creator, width_padded)
+        rows = diagram.creator // width_padded
+        xy = np.empty((len(diagram), 2), dtype=np.float64)
         # normalised by the unpadded size, as in the paper and the official code
-        creator_xy[dim] = np.stack([rows / height, cols / width], axis=1).astype(np.float64)
+        np.divide(rows, height, out=xy[:, 0])
+        np.divide(diagram.creator - rows * width_padded, width, out=xy[:, 1])
+        creator_xy[dim] = xy
     return _PreparedDiagrams(diagrams, points, creator_xy)
 
 
@@ -177,29 +180,31 @@ def gradient_map(result: ImageMatching, config: TopoLossConfig, padded_shape) ->
     cost_model = config.cost_model
     for dim, matching in result.matchings.items():
         diagram = result.prediction.diagrams[dim]
-        pred_points = result.prediction.points[dim]
-        tgt_points = result.target.points[dim]
-        idx = np.flatnonzero(matching.counted)
-        if idx.size == 0:
+        target = result.target.diagrams[dim]
+        # every point counts except under "hausdorff"; skip the gather when all do
+        idx = slice(None) if matching.counted.all() else np.flatnonzero(matching.counted)
+        birth, death, partner = diagram.birth[idx], diagram.death[idx], matching.matched_to[idx]
+        if birth.size == 0:
             continue
-        points = pred_points[idx]
-        partner = matching.matched_to[idx]
-        matched = partner != matching_lib.DIAGONAL
-        goals = np.repeat(points.mean(axis=1, keepdims=True), 2, axis=1)  # diagonal projections
-        goals[matched] = tgt_points[partner[matched]]
-        weights = np.ones(idx.size)
-        weights[matched] = cost_model.spatial_weights_of_pairs(
-            result.prediction.creator_xy[dim][idx[matched]],
-            result.target.creator_xy[dim][partner[matched]],
-        )
-        delta = points - goals  # [k, 2]: (b - b*, d - d*)
-        if cost_model.q == 1:
-            r = np.sqrt(np.sum(delta**2, axis=1))
+        # goal: the matched target point, or the point's projection onto the diagonal
+        goal_birth = (birth + death) / 2.0
+        goal_death = goal_birth.copy()
+        weights = np.ones_like(birth)
+        matched = np.flatnonzero(partner != matching_lib.DIAGONAL)
+        if matched.size:
+            targets = partner[matched]
+            goal_birth[matched] = target.birth[targets]
+            goal_death[matched] = target.death[targets]
+            pred_xy = result.prediction.creator_xy[dim][idx][matched]
+            weights[matched] = cost_model.spatial_weights_of_pairs(pred_xy, result.target.creator_xy[dim][targets])
+        delta_birth, delta_death = birth - goal_birth, death - goal_death
+        if cost_model.q == 1:  # d (w r) = w (delta / r)
+            r = np.sqrt(delta_birth * delta_birth + delta_death * delta_death)
             scale = np.divide(weights, r, out=np.zeros_like(r), where=r > 0)
-        else:
+        else:  # d (w r^2) = 2 w delta
             scale = 2.0 * weights
-        np.add.at(grad, diagram.creator[idx], scale * delta[:, 0])
-        np.add.at(grad, diagram.destroyer[idx], scale * delta[:, 1])
+        np.add.at(grad, diagram.creator[idx], scale * delta_birth)
+        np.add.at(grad, diagram.destroyer[idx], scale * delta_death)
     return grad.reshape(padded_shape)
 
 

@@ -45,10 +45,12 @@ class Diagram:
 
     @classmethod
     def from_pixels(cls, f: np.ndarray, creator, destroyer) -> "Diagram":
-        flat = np.asarray(f, dtype=np.float64).ravel()
+        flat = np.asarray(f).ravel()
         creator = np.asarray(creator, dtype=np.int64).reshape(-1)
         destroyer = np.asarray(destroyer, dtype=np.int64).reshape(-1)
-        return cls(flat[creator], flat[destroyer], creator, destroyer)
+        # gather first, then widen: only the critical pixels are converted to float64
+        as_float64 = lambda values: values.astype(np.float64, copy=False)  # noqa: E731
+        return cls(as_float64(flat[creator]), as_float64(flat[destroyer]), creator, destroyer)
 
     def points(self) -> np.ndarray:
         """[k, 2] array of (birth, death)."""

@@ -92,6 +92,8 @@ def optimal_matching(pred, target, pred_xy, target_xy, *, q: int, weight_power: 
     value = ctypes.c_double()
     status = lib.jaxtopo_optimal_matching(pred, pred_xy, len(pred), target, target_xy, len(target),
                                           q, weight_power, low, matched_to, ctypes.byref(value))
+    if status == -2:
+        raise ValueError("optimal_matching: diagram points and creator coordinates must be finite")
     if status != 0:
         raise RuntimeError(f"jaxtopo native matching failed with status {status}")
     return matched_to, value.value
