@@ -19,15 +19,13 @@ from jaxtopo.host import TopoLossConfig  # noqa: E402
 from jaxtopo.viz import matching_demo_pair, plot_matching_comparison  # noqa: E402
 
 IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images")
-# hides the clutter's hundreds of near-diagonal points so the matched features can be read
-MIN_PERSISTENCE = 0.05
 
 
 def make_matching_figure(path: str) -> str:
     likelihood, target = matching_demo_pair()
     configs = {"SATLoss (spatial)": TopoLossConfig(spatial=True),
                "Wasserstein (plain)": TopoLossConfig(spatial=False)}
-    fig = plot_matching_comparison(likelihood, target, configs, dim=1, min_persistence=MIN_PERSISTENCE)
+    fig = plot_matching_comparison(likelihood, target, configs, dim=1)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path
 

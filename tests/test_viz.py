@@ -103,7 +103,6 @@ def test_persistence_matching_of_a_real_image_draws_every_point_and_pair():
 def test_demo_pair_is_matched_differently_by_spatial_and_plain_matching():
     """The README picture's story: SATLoss keeps the weak correct loop, Wasserstein the spurious one."""
     likelihood, target = viz.matching_demo_pair()
-    size = likelihood.shape[0]
 
     def matched_creators(spatial):
         result = match_image(likelihood, target, TopoLossConfig(spatial=spatial))
@@ -114,7 +113,8 @@ def test_demo_pair_is_matched_differently_by_spatial_and_plain_matching():
     def near(pixels, centre):
         return any(np.hypot(r - centre[0], c - centre[1]) < 9 for r, c in pixels)
 
-    weak_ring, spurious_ring = (18 * size / 64, 20 * size / 64), (17 * size / 64, 46 * size / 64)
+    from jaxtopo.viz.demo import RING_A as weak_ring, RING_C as spurious_ring
+
     spatial, plain = matched_creators(True), matched_creators(False)
     assert near(spatial, weak_ring) and not near(spatial, spurious_ring)
     assert near(plain, spurious_ring) and not near(plain, weak_ring)
@@ -241,6 +241,7 @@ def test_training_curves_compare_runs_that_recorded_different_keys(tmp_path):
     bce_ax, topo_ax = fig.axes
     assert [line.get_label() for line in bce_ax.lines] == ["BCE", "SAT"]
     assert [line.get_label() for line in topo_ax.lines] == ["SAT"]  # the BCE run has no topological term
+    assert topo_ax.lines[0].get_color() == bce_ax.lines[1].get_color()  # one colour per run
     with pytest.raises(ValueError, match=r"no run recorded \['nope'\].*'bce'"):
         viz.plot_training_curves(runs, keys=["nope"])
 
@@ -287,8 +288,10 @@ def test_predictions_put_models_side_by_side():
     assert [ax.get_title() for ax in fig.axes[:4]] == ["image", "label", "BCE", "BCE + SATLoss"]
     np.testing.assert_allclose(fig.axes[4 * 2 + 3].images[0].get_array(), probs["BCE + SATLoss"][2])
     np.testing.assert_allclose(fig.axes[4].images[0].get_array(), images[1])
-    uint8 = viz.plot_predictions((images * 255).astype(np.uint8), labels, probs["BCE"], rows=1)
+    # uint8 images hold 0..255 (Roads), uint8 labels {0, 1} (synthetic data)
+    uint8 = viz.plot_predictions((images * 255).astype(np.uint8), labels.astype(np.uint8), probs["BCE"], rows=1)
     np.testing.assert_allclose(uint8.axes[0].images[0].get_array(), np.floor(images[0] * 255) / 255, atol=1e-6)
+    np.testing.assert_array_equal(uint8.axes[1].images[0].get_array(), labels[0])
     with pytest.raises(ValueError, match="expected"):
         viz.plot_predictions(images, labels, rng.random((5, 4, 4)))
 

@@ -4,6 +4,7 @@
   diagrams with the matching between them (Fig. 3 of the SATLoss paper).
 * `plot_critical_pixels`, `plot_matched_creators`: creator and destroyer pixels on the image, and
   the matching drawn between creators in image space (what SATLoss's spatial weight measures).
+* `plot_gradient`: a loss's gradient map, on a scale where every non-zero pixel shows.
 * `plot_matching_comparison`: both views for several configs of one pair, e.g. spatial vs plain.
 * `plot_training_curves`, `read_metrics`: curves from run folders' ``metrics.jsonl``.
 * `plot_predictions`: image | label | predictions (the trainer's ``predictions.png``).
@@ -16,7 +17,13 @@ from jaxtopo.viz.comparison import plot_matching_comparison
 from jaxtopo.viz.curves import plot_training_curves, read_metrics
 from jaxtopo.viz.demo import matching_demo_pair
 from jaxtopo.viz.diagrams import plot_diagram_pair, plot_persistence_matching
-from jaxtopo.viz.pixels import pixel_rows_cols, plot_critical_pixels, plot_matched_creators, show_image
+from jaxtopo.viz.pixels import (
+    pixel_rows_cols,
+    plot_critical_pixels,
+    plot_gradient,
+    plot_matched_creators,
+    show_image,
+)
 from jaxtopo.viz.predictions import plot_predictions
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "pixel_rows_cols",
     "plot_critical_pixels",
     "plot_diagram_pair",
+    "plot_gradient",
     "plot_matched_creators",
     "plot_matching_comparison",
     "plot_persistence_matching",

@@ -80,11 +80,13 @@ def plot_training_curves(runs, keys=None, *, fig=None, columns: int = 3):
     fig = figure_or_new(fig, figsize=(4.2 * columns, 3.2 * rows))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, key in zip(axes, keys):
-        for label, run_records in records.items():
+        for index, (label, run_records) in enumerate(records.items()):
             points = [(r["step"], r[key]) for r in run_records if isinstance(r.get(key), (int, float))]
             if points:
                 steps, values = zip(*points)
-                ax.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3, label=label)
+                # a run keeps its colour in every panel, also where another run has no curve
+                ax.plot(steps, values, color=f"C{index % 10}", marker="o" if len(points) < 30 else None,
+                        markersize=3, label=label)
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.collections import LineCollection
+from matplotlib.colors import SymLogNorm
 
 from jaxtopo.host.matching import DIAGONAL
 from jaxtopo.viz._canvas import axes_or_new
@@ -38,11 +39,34 @@ def show_image(image, *, ax=None, cmap: str = "gray", vmin=None, vmax=None, padd
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    show_image_frame(ax, image.shape, padded=padded)
+    return ax
+
+
+def show_image_frame(ax, image_shape, *, padded: bool) -> None:
+    """Limits around an image (plus the padding ring when ``padded``), no ticks."""
     border = 1.5 if padded else 0.5
-    ax.set_xlim(-border, image.shape[1] - 1 + border)
-    ax.set_ylim(image.shape[0] - 1 + border, -border)  # row 0 at the top, as imshow
+    ax.set_xlim(-border, image_shape[1] - 1 + border)
+    ax.set_ylim(image_shape[0] - 1 + border, -border)  # row 0 at the top, as imshow
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def plot_gradient(gradient, *, ax=None, dynamic_range: float = 1e3, title: str | None = None):
+    """A loss gradient map [H, W]: blue where descent raises the likelihood, red where it lowers it.
+
+    Colours are symmetric-logarithmic over ``dynamic_range`` (linear below max|g| / dynamic_range),
+    so a pixel whose gradient is a thousand times smaller than the largest still shows: SATLoss's
+    spatial weight (down to 0.05) makes the pull on well-placed features small but not zero.
+    """
+    gradient = np.asarray(gradient, dtype=np.float64)
+    limit = float(np.abs(gradient).max()) or 1.0
+    norm = SymLogNorm(linthresh=limit / dynamic_range, vmin=-limit, vmax=limit)
+    ax = axes_or_new(ax)
+    ax.imshow(gradient, cmap="RdBu_r", norm=norm, interpolation="nearest")
+    show_image_frame(ax, gradient.shape, padded=False)
+    if title:
+        ax.set_title(title)
     return ax
 
 

@@ -9,10 +9,14 @@ import numpy as np
 from jaxtopo.viz._canvas import figure_or_new
 
 
-def _displayable(image) -> np.ndarray:
-    """[H, W] or [H, W, 3] floats in [0, 1] from [H, W], [H, W, 1] or [H, W, 3] (uint8 scaled)."""
+def _displayable(image, *, uint8_is_0_to_255: bool = False) -> np.ndarray:
+    """[H, W] or [H, W, 3] floats in [0, 1] from [H, W], [H, W, 1] or [H, W, 3].
+
+    Input images stored as uint8 (Roads) hold 0..255; labels stored as uint8 (synthetic) hold
+    {0, 1}: only the former are scaled.
+    """
     image = np.asarray(image)
-    scale = 255.0 if image.dtype == np.uint8 else 1.0
+    scale = 255.0 if uint8_is_0_to_255 and image.dtype == np.uint8 else 1.0
     image = image.astype(np.float32) / scale
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
@@ -42,7 +46,8 @@ def plot_predictions(images, labels, predictions, *, rows: int = 4, fig=None):
     fig.set_size_inches(figsize)  # a figure passed in is sized to the grid too
     axes = fig.subplots(rows, len(titles), squeeze=False)
     for i in range(rows):
-        panels = [_displayable(images[i]), labels[i], *(probs[i] for probs in predictions.values())]
+        panels = [_displayable(images[i], uint8_is_0_to_255=True), labels[i],
+                  *(probs[i] for probs in predictions.values())]
         for ax, panel in zip(axes[i], panels):
             ax.imshow(_displayable(panel), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_xticks([])

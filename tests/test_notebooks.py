@@ -1,0 +1,88 @@
+"""notebooks/*.ipynb run top to bottom (headless, small settings) and draw their figures.
+
+Each notebook is executed by nbclient on an ipykernel kernel of this very Python (a kernel spec
+written for the test, so no other Jupyter installation on the machine can be picked), with
+``JAXTOPO_NOTEBOOK_SMOKE=1``: tiny images and a few training steps, about a CPU-minute for both.
+Cells tagged ``figure`` must produce a PNG. The committed notebooks are checked to be stored
+without outputs and to name the repository that the README's Colab badges point at.
+"""
+
+import glob
+import os
+import re
+import sys
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="notebook tests need the test extra: pip install -e '.[test]'")
+nbclient = pytest.importorskip("nbclient")
+kernelspec = pytest.importorskip("ipykernel.kernelspec")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+REPOSITORY_URL = "https://github.com/jaxtopo/jaxtopo"
+KERNEL = "jaxtopo-tests"
+
+
+def test_there_are_notebooks():
+    names = {os.path.basename(path) for path in NOTEBOOKS}
+    assert {"quickstart.ipynb", "losses.ipynb"} <= names
+
+
+@pytest.fixture(scope="module")
+def kernel_of_this_python(tmp_path_factory):
+    """A kernel spec whose argv is sys.executable, found first through JUPYTER_PATH."""
+    jupyter_path = tmp_path_factory.mktemp("jupyter")
+    kernelspec.write_kernel_spec(str(jupyter_path / "kernels" / KERNEL), overrides={"display_name": KERNEL})
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(jupyter_path)
+    yield KERNEL
+    if old is None:
+        del os.environ["JUPYTER_PATH"]
+    else:
+        os.environ["JUPYTER_PATH"] = old
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_notebook_runs_top_to_bottom_and_draws_its_figures(path, tmp_path, monkeypatch, kernel_of_this_python):
+    monkeypatch.setenv("JAXTOPO_NOTEBOOK_SMOKE", "1")
+    monkeypatch.setenv("JAXTOPO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("JAXTOPO_DATA", str(tmp_path / "no-data"))  # DRIVE is absent: the notebook says so
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend turns figures into PNGs
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
+    # runs in tmp_path: run folders land there, and jaxtopo is found as installed, not by a relative path
+    nbclient.NotebookClient(notebook, kernel_name=kernel_of_this_python, timeout=600,
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    kernel_python = notebook.cells[-1].outputs[0]["text"].strip()
+    assert os.path.realpath(kernel_python) == os.path.realpath(sys.executable)
+    figure_cells = [cell for cell in notebook.cells if "figure" in cell.metadata.get("tags", [])]
+    assert figure_cells
+    for cell in figure_cells:
+        pngs = [out for out in cell.outputs if "image/png" in out.get("data", {})]
+        assert pngs, f"this figure cell drew nothing:\n{cell.source}"
+    text = "".join(out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", []))
+    assert "JAX" in text and "devices:" in text  # it said what it runs on
+    if os.path.basename(path) == "quickstart.ipynb":
+        assert "DRIVE dataset not found" in text
+        assert os.path.isfile(tmp_path / "runs" / "quickstart-synthetic_sat-smoke" / "results.json")
+    if os.path.basename(path) == "losses.ipynb":
+        assert "all of them are critical pixels: True" in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_committed_notebooks_are_stripped_and_point_at_the_repository(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
+    source = "\n".join(cell.source for cell in notebook.cells)
+    assert f'REPOSITORY_URL = "{REPOSITORY_URL}"' in source
+    badge = f"https://colab.research.google.com/github/jaxtopo/jaxtopo/blob/main/notebooks/{os.path.basename(path)}"
+    assert badge in source
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert f"({badge})" in readme
+    # nothing downloads data: the only URL fetched is the repository, by the install cell
+    assert not re.search(r"urlretrieve|requests\.get|wget |curl |gdown|tfds\.load|load_dataset\(", source)
