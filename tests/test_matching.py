@@ -99,3 +99,39 @@ def test_scipy_fallback_equals_pot(variant, q):
                                             chunk=7)
         want = reference_matching_value(pred, target, pred_xy, target_xy, q=q)
         assert value == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def noisy_diagram_with_structure(n_noise, n_persistent, rng):
+    """Like a real likelihood's diagram: many points near the diagonal, a few far from it."""
+    b = rng.random(n_noise)
+    noise = np.stack([b, b + 0.03 * rng.random(n_noise)], axis=1)
+    structure = np.stack([0.2 * rng.random(n_persistent), 1 - 0.2 * rng.random(n_persistent)], axis=1)
+    return np.concatenate([noise, structure])
+
+
+@pytest.mark.parametrize("variant,q", [("official", 1), ("paper", 2)])
+@pytest.mark.parametrize("spatial,min_w", [(True, 0.05), (True, 0.0), (False, 0.05)])
+def test_bucket_pruned_matching_equals_pot_on_realistic_diagrams(variant, q, spatial, min_w):
+    """The native engine prunes whole buckets of points by lower bounds; it must stay exact on
+    diagrams shaped like real ones, with quantised (tied) creators and coincident points."""
+    rng = np.random.default_rng(q + 3 * spatial + int(100 * min_w))
+    model = CostModel(variant=variant, spatial=spatial, min_spatial_weight=min_w)
+    for n_noise, n_persistent, m in [(2000, 40, 35), (600, 5, 80), (300, 0, 12), (50, 30, 30)]:
+        pred = noisy_diagram_with_structure(n_noise, n_persistent, rng)
+        target = np.tile([[0.0, 1.0]], (m, 1))  # a binary target: every point is (0, 1)
+        pred_xy = np.round(rng.random((len(pred), 2)) * 20) / 20
+        target_xy = np.round(rng.random((m, 2)) * 20) / 20
+        pred_xy[:3] = target_xy[0]  # creators on top of a target creator
+        got = match(pred, target, pred_xy, target_xy, cost_model=model)
+        want = reference_matching_value(pred, target, pred_xy, target_xy, q=q, spatial=spatial, min_w=min_w)
+        assert got.value == pytest.approx(want, rel=1e-9, abs=1e-12), (n_noise, n_persistent, m)
+
+
+def test_native_matching_rejects_non_finite_points():
+    from jaxtopo.host import native
+
+    if not native.available():
+        pytest.skip("native engine not built")
+    pred = np.array([[0.0, np.nan]])
+    with pytest.raises(ValueError, match="finite"):
+        native.optimal_matching(pred, [[0.0, 1.0]], [[0.0, 0.0]], [[0.0, 0.0]], q=1, weight_power=1, low=0.05)

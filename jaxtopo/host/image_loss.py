@@ -111,7 +111,8 @@ class TargetDiagramCache:
         self.misses = 0
 
     def get(self, f: np.ndarray, image_shape, config: TopoLossConfig) -> _PreparedDiagrams:
-        digest = hashlib.blake2b(np.ascontiguousarray(f).tobytes(), digest_size=16).digest()
+        # sha256 of the raw bytes: twice as fast as blake2b here (hardware SHA), no copy
+        digest = hashlib.sha256(memoryview(np.ascontiguousarray(f)).cast("B")).digest()
         key = (digest, f.shape, str(f.dtype), image_shape, config.construction, config.backend)
         with self._lock:
             if key in self._entries:

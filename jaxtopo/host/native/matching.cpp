@@ -59,33 +59,51 @@ struct Costs {
 // completed: here its private diagonal column). Returns the column of each row, or nothing if
 // the problem is infeasible. Potentials u (rows) and v (columns, 0 while free) keep reduced
 // costs non-negative, so each free row is placed by one Dijkstra search.
+//
+// The columns that some row can use are renumbered 0..k-1 and the edges packed row after row,
+// so the searches touch small arrays that stay in L1 (k is a few thousand of the n + m).
 std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t columns) {
   const int32_t m = static_cast<int32_t>(rows.size());
   const double inf = std::numeric_limits<double>::infinity();
-  std::vector<double> u(m, 0.0), v(columns, 0.0), distance(columns, inf);
-  std::vector<int32_t> row_of(columns, -1), column_of(m, -1), came_from(columns, -1);
-  std::vector<char> done(columns, 0);
+  std::vector<int32_t> compact(columns, -1), original, begin(m + 1, 0), edge_column;
+  std::vector<double> edge_cost;
+  for (int32_t r = 0; r < m; ++r) {
+    for (const Edge& e : rows[r]) {
+      if (compact[e.column] < 0) {
+        compact[e.column] = static_cast<int32_t>(original.size());
+        original.push_back(e.column);
+      }
+      edge_column.push_back(compact[e.column]);
+      edge_cost.push_back(e.cost);
+    }
+    begin[r + 1] = static_cast<int32_t>(edge_column.size());
+  }
+  const int32_t k = static_cast<int32_t>(original.size());
+  std::vector<double> u(m, 0.0), v(k, 0.0), distance(k, inf);
+  std::vector<int32_t> row_of(k, -1), column_of(m, -1), came_from(k, -1);
+  std::vector<char> done(k, 0);
   std::vector<int32_t> touched, visited_rows;
+
   // Augmenting row reduction (Jonker and Volgenant): a free row takes its cheapest column at
   // reduced price, evicting the owner, and lowers that column's price to its second-best
   // option, so that it stays feasible and tight. Rows here compete for the same few persistent
-  // predicted points, and this settles most of them in a few cheap passes; each remaining free
+  // predicted points, and this settles most of them in a few cheap passes (at most 8, as ties can make rows trade columns back and forth); each remaining free
   // row is then placed by one Dijkstra search. Columns keep v = 0 while free, and a column
   // once taken stays taken (only its owner changes), as the rectangular problem requires.
   std::vector<int32_t> free_rows(m), next_free;
   for (int32_t r = 0; r < m; ++r) free_rows[r] = r;
-  for (int pass = 0; pass < 2 && !free_rows.empty(); ++pass) {
+  for (int pass = 0; pass < 8 && !free_rows.empty(); ++pass) {
     next_free.clear();
     for (const int32_t r : free_rows) {
       int32_t best = -1, second = -1;
       double best_price = inf, second_price = inf;
-      for (const Edge& e : rows[r]) {
-        const double price = e.cost - v[e.column];
+      for (int32_t e = begin[r]; e < begin[r + 1]; ++e) {
+        const double price = edge_cost[e] - v[edge_column[e]];
         if (price < best_price) {
           second = best, second_price = best_price;
-          best = e.column, best_price = price;
+          best = edge_column[e], best_price = price;
         } else if (price < second_price) {
-          second = e.column, second_price = price;
+          second = edge_column[e], second_price = price;
         }
       }
       int32_t take = best;
@@ -111,33 +129,38 @@ std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t 
   // rows still free get u = their cheapest reduced price, so their edges are non-negative
   for (const int32_t r : free_rows) {
     double cheapest = inf;
-    for (const Edge& e : rows[r]) cheapest = std::min(cheapest, e.cost - v[e.column]);
+    for (int32_t e = begin[r]; e < begin[r + 1]; ++e)
+      cheapest = std::min(cheapest, edge_cost[e] - v[edge_column[e]]);
     u[r] = cheapest;
   }
+
   using Item = std::pair<double, int32_t>;
-  for (int32_t start = 0; start < m; ++start) {
-    if (column_of[start] >= 0) continue;
-    std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
+  std::vector<Item> heap;  // a min-heap by distance, with stale entries skipped when popped
+  auto later = [](const Item& a, const Item& b) { return a.first > b.first; };
+  for (const int32_t start : free_rows) {
+    heap.clear();
     touched.clear();
     visited_rows.clear();
     int32_t row = start, sink = -1;
     double reached = 0.0;  // length of the shortest path to the current row
     while (sink < 0) {
       visited_rows.push_back(row);
-      for (const Edge& e : rows[row]) {
-        if (done[e.column]) continue;
-        const double d = reached + e.cost - u[row] - v[e.column];
-        if (d < distance[e.column]) {
-          if (distance[e.column] == inf) touched.push_back(e.column);
-          distance[e.column] = d;
-          came_from[e.column] = row;
-          heap.emplace(d, e.column);
-        }
+      const double base = reached - u[row];
+      for (int32_t e = begin[row]; e < begin[row + 1]; ++e) {
+        const int32_t c = edge_column[e];
+        const double d = base + edge_cost[e] - v[c];
+        if (done[c] || d >= distance[c]) continue;
+        if (distance[c] == inf) touched.push_back(c);
+        distance[c] = d;
+        came_from[c] = row;
+        heap.emplace_back(d, c);
+        std::push_heap(heap.begin(), heap.end(), later);
       }
       int32_t column = -1;
       while (!heap.empty()) {
-        const Item top = heap.top();
-        heap.pop();
+        std::pop_heap(heap.begin(), heap.end(), later);
+        const Item top = heap.back();
+        heap.pop_back();
         if (!done[top.second] && top.first == distance[top.second]) {
           column = top.second;
           break;
@@ -173,6 +196,7 @@ std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t 
       done[c] = 0;
     }
   }
+  for (int32_t r = 0; r < m; ++r) column_of[r] = original[column_of[r]];
   return column_of;
 }
 
@@ -187,14 +211,17 @@ struct Buckets {
       off_diagonal_max;
 };
 
-constexpr int64_t kPointsPerBucket = 64;
+// Points per bucket in each band: the near-diagonal band is most of the points and rows read few
+// of its buckets, so its buckets are larger (fewer bounds per row); the persistent bands are
+// read by almost every row, so their buckets are small (bounds stay sharp).
+constexpr int64_t kPointsPerBucket[] = {128, 32, 32, 32};
 
 // Buckets are cut first by distance to the diagonal, then on a grid. Bands matter because a
 // bucket's bound must assume its most persistent point: one persistent point among many noise
-// points would make every row visit all of them. Band edges sit at the 75th, 95th and 99th
+// points would make every row visit all of them. Band edges sit at the 90th, 97th and 99th
 // percentiles of that distance, so the few persistent points form buckets of their own.
 constexpr int kBands = 4;
-constexpr double kBandQuantiles[kBands - 1] = {0.75, 0.95, 0.99};
+constexpr double kBandQuantiles[kBands - 1] = {0.9, 0.97, 0.99};
 
 Buckets make_buckets(const double* pred, const double* pred_xy, const std::vector<double>& diagonal,
                      int64_t n, bool by_creator) {
@@ -226,7 +253,7 @@ Buckets make_buckets(const double* pred, const double* pred_xy, const std::vecto
   int64_t side[kBands], first[kBands + 1];
   first[0] = 0;
   for (int k = 0; k < kBands; ++k) {
-    side[k] = std::max<int64_t>(1, std::llround(std::sqrt(double(band_size[k]) / kPointsPerBucket)));
+    side[k] = std::max<int64_t>(1, std::llround(std::sqrt(double(band_size[k]) / kPointsPerBucket[k])));
     first[k + 1] = first[k] + side[k] * side[k];
   }
   double scale_u[kBands], scale_v[kBands];
@@ -357,6 +384,7 @@ int64_t jaxtopo_optimal_matching(const double* pred, const double* pred_xy, int6
     // appended; when 2 * keep have gathered, the `keep` cheapest stay and the threshold drops
     // to the largest of them (amortised linear).
     std::vector<Edge>& row = rows[j];
+    row.reserve(2 * keep + 1);
     for (auto end = order.end(); end != order.begin(); --end) {
       std::pop_heap(order.begin(), end, by_bound);
       const auto [bound, b] = *(end - 1);
