@@ -170,6 +170,17 @@ def test_sat_loss_gradient_is_non_zero_only_at_marked_pixels():
     assert non_zero and non_zero <= marked
 
 
+def test_gradient_map_keeps_faint_pulls_visible_on_a_symmetric_scale():
+    grad = np.zeros((6, 6))
+    grad[1, 2], grad[4, 4] = -2.0, 1e-3
+    ax = viz.plot_gradient(grad)
+    (image,) = ax.images
+    np.testing.assert_array_equal(image.get_array(), grad)
+    assert (image.norm.vmin, image.norm.vmax) == (-2.0, 2.0)  # zero sits mid-scale (white)
+    assert image.norm(1e-3) - image.norm(0.0) > 0.05  # a linear scale would give 0.00025
+    viz.plot_gradient(np.zeros((3, 3)))  # an all-zero gradient draws too
+
+
 def test_matched_creators_join_counted_pairs_in_image_space():
     likelihood, target = viz.matching_demo_pair()
     result = match_image(likelihood, target, TopoLossConfig())

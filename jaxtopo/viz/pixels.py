@@ -25,7 +25,7 @@ from jaxtopo.viz.diagrams import MATCH_COLOUR, PREDICTION_COLOUR, TARGET_COLOUR
 
 def pixel_rows_cols(flat_indices, image_shape, *, padded: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) in the unpadded image of flat row-major indices into the filtration."""
-    height, width = image_shape[:2]
+    width = image_shape[1]
     filtration_width = width + 2 if padded else width
     rows, cols = np.divmod(np.asarray(flat_indices, dtype=np.int64), filtration_width)
     offset = 1 if padded else 0
