@@ -11,7 +11,11 @@ setup(
     ext_modules=[
         Extension(
             "jaxtopo.host.native._engine",
-            sources=["jaxtopo/host/native/persistence.cpp", "jaxtopo/host/native/matching.cpp"],
+            sources=[
+                "jaxtopo/host/native/persistence.cpp",
+                "jaxtopo/host/native/matching.cpp",
+                "jaxtopo/host/native/image_loss.cpp",
+            ],
             language="c++",
             # -fno-math-errno lets the compiler vectorise square roots
             extra_compile_args=["-O3", "-std=c++17", "-fno-math-errno"],

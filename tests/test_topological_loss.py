@@ -297,3 +297,30 @@ def test_native_and_reference_backends_agree(variant, pad):
     # tied pixels, so only its value (inside the sum above) has to agree
     np.testing.assert_allclose(g_native[:3], g_ref[:3], rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(np.asarray(g_native[3])))
+
+
+@pytest.mark.skipif("native" not in __import__("jaxtopo").host.available_backends(), reason="native engine not built")
+def test_fused_native_path_equals_the_numpy_path():
+    """image_loss_and_grad runs natively in one call for the optimal policy; it must give the
+    value and gradient map of match_image + gradient_map (its numpy reference) on the same
+    backend, for every option that changes the work."""
+    from jaxtopo.host.image_loss import _runs_natively, gradient_map, image_loss_and_grad
+
+    rng = np.random.default_rng(21)
+    options = [dict(), dict(variant="paper"), dict(spatial=False), dict(construction="V"), dict(pad=False),
+               dict(dims=(0,)), dict(dims=(1,)), dict(min_spatial_weight=0.0)]
+    for k, option in enumerate(options):
+        config = TopoLossConfig(backend="native", **option)
+        assert _runs_natively(config)
+        for shape, dtype in [((13, 9), np.float32), ((20, 20), np.float64), ((1, 1), np.float32)]:
+            likelihood = rng.random(shape).astype(dtype)
+            if k % 2:
+                likelihood = np.round(likelihood * 3) / 3  # ties
+            target = (rng.random(shape) > 0.6).astype(dtype)
+            value, grad = image_loss_and_grad(likelihood, target, config, cache=None)
+            result = match_image(likelihood, target, config, cache=None)
+            padded = tuple(s + 2 for s in shape) if config.pad else shape
+            want = -gradient_map(result, config, padded)
+            want = want[1:-1, 1:-1] if config.pad else want
+            assert value == pytest.approx(result.value, rel=1e-12, abs=1e-12), (option, shape)
+            np.testing.assert_allclose(grad, want, rtol=1e-12, atol=1e-12, err_msg=str(option))

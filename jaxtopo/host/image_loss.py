@@ -26,7 +26,8 @@ import time
 import numpy as np
 
 from jaxtopo.host import matching as matching_lib
-from jaxtopo.host.persistence import CONSTRUCTIONS, Diagram, persistence_diagrams
+from jaxtopo.host import native
+from jaxtopo.host.persistence import CONSTRUCTIONS, Diagram, default_backend, persistence_diagrams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,17 +210,44 @@ def gradient_map(result: ImageMatching, config: TopoLossConfig, padded_shape) ->
     return grad.reshape(padded_shape)
 
 
+def _runs_natively(config: TopoLossConfig) -> bool:
+    """Whether the fused native path applies: the optimal policy on the native backend."""
+    return config.policy == "optimal" and (config.backend or default_backend()) == "native"
+
+
+def _native_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: TopoLossConfig, cache):
+    """image_loss_and_grad's work in one native call (no GIL): same value and gradient map."""
+    image_shape = likelihood.shape
+    f = filtration(likelihood, pad=config.pad)
+    target_f = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
+    tgt = cache.get(target_f, image_shape, config) if cache is not None else _prepare(target_f, image_shape, config)
+    cost_model = config.cost_model
+    return native.image_loss(f, image_shape, config.construction, config.dims, tgt.points, tgt.creator_xy,
+                             q=cost_model.q, weight_power=cost_model.weight_power,
+                             low=cost_model.min_spatial_weight)
+
+
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: TopoLossConfig, *, cache=TARGET_CACHE):
-    """(loss value, d loss / d likelihood [H, W]) for one image; NaN value if any input is not finite."""
+    """(loss value, d loss / d likelihood [H, W]) for one image; NaN value if any input is not finite.
+
+    With the native backend and the optimal policy the work runs in one native call; otherwise
+    (and as its reference) through `match_image` and `gradient_map`.
+    """
     likelihood = np.asarray(likelihood)
+    target = np.asarray(target)
     if not (np.all(np.isfinite(likelihood)) and np.all(np.isfinite(target))):
         return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
-    result = match_image(likelihood, target, config, cache=cache)
-    padded_shape = tuple(s + 2 for s in likelihood.shape) if config.pad else likelihood.shape
-    grad_f = gradient_map(result, config, padded_shape)
+    if likelihood.ndim != 2 or likelihood.shape != target.shape:
+        raise ValueError(f"expected two 2D images of one shape, got {likelihood.shape} and {target.shape}")
+    if _runs_natively(config):
+        value, grad_f = _native_loss_and_grad(likelihood, target, config, cache)
+    else:
+        result = match_image(likelihood, target, config, cache=cache)
+        padded_shape = tuple(s + 2 for s in likelihood.shape) if config.pad else likelihood.shape
+        value, grad_f = result.value, gradient_map(result, config, padded_shape)
     if config.pad:
         grad_f = grad_f[1:-1, 1:-1]
-    return result.value, -grad_f  # f = 1 - L
+    return value, -grad_f  # f = 1 - L
 
 
 class HostClock:

@@ -55,6 +55,11 @@ class CostModel:
     def q(self) -> int:
         return 1 if self.variant == "official" else 2
 
+    @property
+    def weight_power(self) -> int:
+        """The native engine's code for the weight: 0 none, 1 clamped distance, 2 clamped square."""
+        return 0 if not self.spatial else 1 if self.variant == "official" else 2
+
     def spatial_weights(self, pred_xy: np.ndarray, target_xy: np.ndarray) -> np.ndarray:
         """[n, m] weights from normalised creator coordinates ([n, 2] and [m, 2])."""
         return self._weight(_pairwise_squared_distances(pred_xy, target_xy))
@@ -196,7 +201,7 @@ def match(
     if policy == "optimal" and native.available():
         matched_to, value = native.optimal_matching(
             pred, target, pred_xy, target_xy, q=cost_model.q, low=cost_model.min_spatial_weight,
-            weight_power=(0 if not cost_model.spatial else 1 if cost_model.variant == "official" else 2),
+            weight_power=cost_model.weight_power,
         )
     elif policy == "optimal":
         def cost_rows(j0, j1):

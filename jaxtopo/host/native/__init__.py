@@ -42,6 +42,13 @@ def _load():
     fn.restype = ctypes.c_int64
     fn.argtypes = [f64p, f64p, ctypes.c_int64, f64p, f64p, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32,
                    ctypes.c_double, i64p, ctypes.POINTER(ctypes.c_double)]
+    for name, real in (("jaxtopo_image_loss_f32", np.float32), ("jaxtopo_image_loss_f64", np.float64)):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS"), ctypes.c_int32, ctypes.c_int32,
+                       ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
+                       f64p, f64p, ctypes.c_int64, f64p, f64p, ctypes.c_int64,
+                       ctypes.c_int32, ctypes.c_int32, ctypes.c_double, f64p, ctypes.POINTER(ctypes.c_double)]
     _LIBRARY = lib
     return lib
 
@@ -97,6 +104,40 @@ def optimal_matching(pred, target, pred_xy, target_xy, *, q: int, weight_power: 
     if status != 0:
         raise RuntimeError(f"jaxtopo native matching failed with status {status}")
     return matched_to, value.value
+
+
+def image_loss(f, image_shape, construction: str, dims, target_points, target_xy, *, q: int,
+               weight_power: int, low: float):
+    """(loss, d loss / d f) of one padded filtration f against a target's prepared diagrams.
+
+    The whole of jaxtopo.host.image_loss's optimal-matching path (persistence of f, matching of
+    each dimension in ``dims``, gradient map) in one call without the GIL. ``target_points`` and
+    ``target_xy`` map each dimension to [m, 2] arrays; image_shape is the unpadded (H, W) that
+    normalises creator coordinates.
+    """
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"jaxtopo: {_LOAD_ERROR}")
+    if f.dtype == np.float32:
+        fn = lib.jaxtopo_image_loss_f32
+    else:
+        f = f.astype(np.float64, copy=False)
+        fn = lib.jaxtopo_image_loss_f64
+    f = np.ascontiguousarray(f)
+    as_points = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 2))  # noqa: E731
+    points = [as_points(target_points.get(dim, np.empty((0, 2)))) for dim in (0, 1)]
+    xy = [as_points(target_xy.get(dim, np.empty((0, 2)))) for dim in (0, 1)]
+    grad = np.empty(f.shape, np.float64)
+    value = ctypes.c_double()
+    mask = sum(1 << dim for dim in dims)
+    status = fn(f, f.shape[0], f.shape[1], 0 if construction == "T" else 1, image_shape[0], image_shape[1], mask,
+                points[0], xy[0], len(points[0]), points[1], xy[1], len(points[1]),
+                q, weight_power, low, grad, ctypes.byref(value))
+    if status == -2:
+        raise ValueError("image_loss: the target diagrams must be finite")
+    if status != 0:
+        raise RuntimeError(f"jaxtopo native image loss failed with status {status} on shape {f.shape}")
+    return value.value, grad
 
 
 def warn_if_unavailable() -> None:
