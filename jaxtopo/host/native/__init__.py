@@ -46,8 +46,7 @@ def _load():
         fn = getattr(lib, name)
         fn.restype = ctypes.c_int64
         fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS"), ctypes.c_int32, ctypes.c_int32,
-                       ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
-                       f64p, f64p, ctypes.c_int64, f64p, f64p, ctypes.c_int64,
+                       ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, f64p, f64p, i64p,
                        ctypes.c_int32, ctypes.c_int32, ctypes.c_double, f64p, ctypes.POINTER(ctypes.c_double)]
     _LIBRARY = lib
     return lib
@@ -62,17 +61,25 @@ def unavailable_reason() -> str | None:
     return _LOAD_ERROR
 
 
-def persistence_pairs(f: np.ndarray, construction: str):
-    """{dim: (creators, destroyers)} as flat C-order int64 arrays, for dims 0 and 1."""
+def _library():
     lib = _load()
     if lib is None:
         raise RuntimeError(f"jaxtopo: {_LOAD_ERROR}")
-    if f.dtype == np.float32:
-        fn = lib.jaxtopo_persistence_f32
-    else:
+    return lib
+
+
+def _for_dtype(f: np.ndarray, name: str):
+    """(f as a C-contiguous float32 or float64 array, the engine function `name` for it)."""
+    lib = _library()
+    if f.dtype != np.float32:
         f = f.astype(np.float64, copy=False)
-        fn = lib.jaxtopo_persistence_f64
-    f = np.ascontiguousarray(f)
+    suffix = "_f32" if f.dtype == np.float32 else "_f64"
+    return np.ascontiguousarray(f), getattr(lib, name + suffix)
+
+
+def persistence_pairs(f: np.ndarray, construction: str):
+    """{dim: (creators, destroyers)} as flat C-order int64 arrays, for dims 0 and 1."""
+    f, fn = _for_dtype(f, "jaxtopo_persistence")
     height, width = f.shape
     n = height * width
     out = [np.empty(n, np.int64) for _ in range(4)]
@@ -90,11 +97,8 @@ def optimal_matching(pred, target, pred_xy, target_xy, *, q: int, weight_power: 
 
     weight_power: 1 = weight is the clamped creator distance, 2 = its square, 0 = no weight.
     """
-    lib = _load()
-    if lib is None:
-        raise RuntimeError(f"jaxtopo: {_LOAD_ERROR}")
-    as_points = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 2))  # noqa: E731
-    pred, target, pred_xy, target_xy = map(as_points, (pred, target, pred_xy, target_xy))
+    lib = _library()
+    pred, target, pred_xy, target_xy = map(_as_points, (pred, target, pred_xy, target_xy))
     matched_to = np.empty(len(pred), np.int64)
     value = ctypes.c_double()
     status = lib.jaxtopo_optimal_matching(pred, pred_xy, len(pred), target, target_xy, len(target),
@@ -115,29 +119,25 @@ def image_loss(f, image_shape, construction: str, dims, target_points, target_xy
     ``target_xy`` map each dimension to [m, 2] arrays; image_shape is the unpadded (H, W) that
     normalises creator coordinates.
     """
-    lib = _load()
-    if lib is None:
-        raise RuntimeError(f"jaxtopo: {_LOAD_ERROR}")
-    if f.dtype == np.float32:
-        fn = lib.jaxtopo_image_loss_f32
-    else:
-        f = f.astype(np.float64, copy=False)
-        fn = lib.jaxtopo_image_loss_f64
-    f = np.ascontiguousarray(f)
-    as_points = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 2))  # noqa: E731
-    points = [as_points(target_points.get(dim, np.empty((0, 2)))) for dim in (0, 1)]
-    xy = [as_points(target_xy.get(dim, np.empty((0, 2)))) for dim in (0, 1)]
+    f, fn = _for_dtype(f, "jaxtopo_image_loss")
+    # both dimensions' target arrays back to back, dimension 0 first
+    points = [_as_points(target_points.get(dim, np.empty((0, 2)))) for dim in (0, 1)]
+    xy = [_as_points(target_xy.get(dim, np.empty((0, 2)))) for dim in (0, 1)]
+    counts = np.array([len(points[0]), len(points[1])], np.int64)
     grad = np.empty(f.shape, np.float64)
     value = ctypes.c_double()
     mask = sum(1 << dim for dim in dims)
     status = fn(f, f.shape[0], f.shape[1], 0 if construction == "T" else 1, image_shape[0], image_shape[1], mask,
-                points[0], xy[0], len(points[0]), points[1], xy[1], len(points[1]),
-                q, weight_power, low, grad, ctypes.byref(value))
+                np.concatenate(points), np.concatenate(xy), counts, q, weight_power, low, grad, ctypes.byref(value))
     if status == -2:
         raise ValueError("image_loss: the target diagrams must be finite")
     if status != 0:
         raise RuntimeError(f"jaxtopo native image loss failed with status {status} on shape {f.shape}")
     return value.value, grad
+
+
+def _as_points(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 2))
 
 
 def warn_if_unavailable() -> None:

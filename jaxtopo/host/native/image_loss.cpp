@@ -58,9 +58,12 @@ struct Buffers {
 template <typename T>
 int64_t image_loss(const T* f, int32_t height, int32_t width, int32_t construction,
                    int32_t image_height, int32_t image_width, int32_t dims_mask,
-                   const double* const* target_points, const double* const* target_xy,
+                   const double* target_points_all, const double* target_xy_all,
                    const int64_t* target_count, int32_t q, int32_t weight_power, double low,
                    double* grad, double* value) {
+  // the target arrays hold dimension 0's points, then dimension 1's
+  const double* target_points[2] = {target_points_all, target_points_all + 2 * target_count[0]};
+  const double* target_xy[2] = {target_xy_all, target_xy_all + 2 * target_count[0]};
   thread_local Buffers buffers;
   Buffers& b = buffers;
   const int64_t size = int64_t(height) * width;
@@ -131,32 +134,25 @@ int64_t image_loss(const T* f, int32_t height, int32_t width, int32_t constructi
 extern "C" {
 
 // f: the padded filtration [height, width]; image_height/width: the unpadded size (for creator
-// coordinates); dims_mask: bit d set to include dimension d; per dimension d, the target's
-// points and creator coordinates ([target_count[d], 2] each). Writes d loss / d f [height, width]
-// into grad and the loss into value. Returns 0, or the failing engine's status.
+// coordinates); dims_mask: bit d set to include dimension d; the target's diagram points and
+// creator coordinates, [target_count[0] + target_count[1], 2] each, dimension 0 first. Writes
+// d loss / d f [height, width] into grad and the loss into value. Returns 0, or the failing
+// engine's status.
 int64_t jaxtopo_image_loss_f32(const float* f, int32_t height, int32_t width, int32_t construction,
                                int32_t image_height, int32_t image_width, int32_t dims_mask,
-                               const double* target_points0, const double* target_xy0,
-                               int64_t target_count0, const double* target_points1,
-                               const double* target_xy1, int64_t target_count1, int32_t q,
-                               int32_t weight_power, double low, double* grad, double* value) {
-  const double* points[2] = {target_points0, target_points1};
-  const double* xy[2] = {target_xy0, target_xy1};
-  const int64_t counts[2] = {target_count0, target_count1};
-  return image_loss(f, height, width, construction, image_height, image_width, dims_mask, points,
-                    xy, counts, q, weight_power, low, grad, value);
+                               const double* target_points, const double* target_xy,
+                               const int64_t* target_count, int32_t q, int32_t weight_power,
+                               double low, double* grad, double* value) {
+  return image_loss(f, height, width, construction, image_height, image_width, dims_mask,
+                    target_points, target_xy, target_count, q, weight_power, low, grad, value);
 }
 
 int64_t jaxtopo_image_loss_f64(const double* f, int32_t height, int32_t width, int32_t construction,
                                int32_t image_height, int32_t image_width, int32_t dims_mask,
-                               const double* target_points0, const double* target_xy0,
-                               int64_t target_count0, const double* target_points1,
-                               const double* target_xy1, int64_t target_count1, int32_t q,
-                               int32_t weight_power, double low, double* grad, double* value) {
-  const double* points[2] = {target_points0, target_points1};
-  const double* xy[2] = {target_xy0, target_xy1};
-  const int64_t counts[2] = {target_count0, target_count1};
-  return image_loss(f, height, width, construction, image_height, image_width, dims_mask, points,
-                    xy, counts, q, weight_power, low, grad, value);
+                               const double* target_points, const double* target_xy,
+                               const int64_t* target_count, int32_t q, int32_t weight_power,
+                               double low, double* grad, double* value) {
+  return image_loss(f, height, width, construction, image_height, image_width, dims_mask,
+                    target_points, target_xy, target_count, q, weight_power, low, grad, value);
 }
 }
