@@ -1,7 +1,8 @@
 """The native persistence engine (C++, loaded with ctypes so calls run without the GIL).
 
 The library is compiled by ``pip install`` (see setup.py). If it is missing (no compiler on the
-platform), jaxtopo works on the gudhi reference backend and says so once.
+platform) or switched off with ``JAXTOPO_NATIVE=0``, jaxtopo works on the gudhi reference backend
+and says so once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def _load():
     global _LIBRARY, _LOAD_ERROR
     if _LIBRARY is not None or _LOAD_ERROR is not None:
         return _LIBRARY
+    if os.environ.get("JAXTOPO_NATIVE", "1") == "0":  # e.g. to compare with the reference backend
+        _LOAD_ERROR = "the native engine is switched off (JAXTOPO_NATIVE=0)"
+        return None
     candidates = sorted(glob.glob(os.path.join(_HERE, "_engine*.so")) + glob.glob(os.path.join(_HERE, "_engine*.pyd")))
     if not candidates:
         _LOAD_ERROR = "the native engine was not built"
