@@ -87,8 +87,9 @@ constexpr int digit_passes() {
 }
 
 // Items of all pixels in decreasing C-order index (so the stable sort breaks ties that way),
-// with the digit histograms of every radix pass counted on the way.
-template <typename T, typename U = typename Bits<T>::U>
+// with the digit histograms of every radix pass counted on the way. Keys are made from the
+// values as K (float for doubles that are all exactly floats).
+template <typename K, typename T, typename U = typename Bits<K>::U>
 void make_items(const T* f, int32_t height, int32_t width, std::vector<Item<U>>& items,
                 uint32_t* histogram) {
   const int32_t pw = width + 2;
@@ -96,7 +97,7 @@ void make_items(const T* f, int32_t height, int32_t width, std::vector<Item<U>>&
   int64_t k = 0;
   for (int32_t row = height - 1; row >= 0; --row) {
     for (int32_t col = width - 1; col >= 0; --col) {
-      const U key = ordered_bits(f[int64_t(row) * width + col]);
+      const U key = ordered_bits(static_cast<K>(f[int64_t(row) * width + col]));
       items[k++] = Item<U>{key, (row + 1) * pw + col + 1};
       for (int pass = 0; pass < digit_passes<U>(); ++pass)
         ++histogram[pass * kBuckets + ((key >> (pass * kDigitBits)) & (kBuckets - 1))];
@@ -242,11 +243,11 @@ void decreasing_sweep(const Item<U>* items, int32_t n, Cell* cells, uint8_t* ent
   }
 }
 
-template <typename T>
+template <typename K, typename T>
 int64_t persistence(const T* f, int32_t height, int32_t width, int32_t construction,
                     int64_t* creator0, int64_t* destroyer0, int64_t* count0, int64_t* creator1,
                     int64_t* destroyer1, int64_t* count1) {
-  using U = typename Bits<T>::U;
+  using U = typename Bits<K>::U;
   if (height <= 0 || width <= 0) return -1;
   Workspace<U>& space = workspace<U>();
   // A ring of cells around the image removes every bounds check: in the increasing sweep it
@@ -256,7 +257,7 @@ int64_t persistence(const T* f, int32_t height, int32_t width, int32_t construct
   auto to_pixel = [&](int32_t cell) -> int64_t { return int64_t(cell / pw - 1) * width + cell % pw - 1; };
 
   std::vector<uint32_t> histogram(digit_passes<U>() * kBuckets, 0);
-  make_items(f, height, width, space.items, histogram.data());
+  make_items<K>(f, height, width, space.items, histogram.data());
   radix_sort(space.items, space.buffer, histogram.data());
   // raw pointers from here on: the hot loops must not go through thread-local storage, which a
   // shared library reaches by a call (measured: 15 % slower)
@@ -321,8 +322,8 @@ int64_t jaxtopo_persistence_f32(const float* f, int32_t height, int32_t width,
                                 int32_t construction, int64_t* creator0, int64_t* destroyer0,
                                 int64_t* count0, int64_t* creator1, int64_t* destroyer1,
                                 int64_t* count1) {
-  return persistence(f, height, width, construction, creator0, destroyer0, count0, creator1,
-                     destroyer1, count1);
+  return persistence<float>(f, height, width, construction, creator0, destroyer0, count0, creator1,
+                            destroyer1, count1);
 }
 
 // Doubles that are all exactly floats (a float32 likelihood handed over as float64) take the
@@ -332,16 +333,12 @@ int64_t jaxtopo_persistence_f64(const double* f, int32_t height, int32_t width,
                                 int64_t* count0, int64_t* creator1, int64_t* destroyer1,
                                 int64_t* count1) {
   const int64_t n = int64_t(height) * width;
-  std::vector<float> narrow(n > 0 ? n : 0);
   bool exact = true;
-  for (int64_t i = 0; i < n && exact; ++i) {
-    narrow[i] = static_cast<float>(f[i]);
-    exact = static_cast<double>(narrow[i]) == f[i];
-  }
+  for (int64_t i = 0; i < n && exact; ++i) exact = static_cast<double>(static_cast<float>(f[i])) == f[i];
   if (exact)
-    return persistence(narrow.data(), height, width, construction, creator0, destroyer0, count0,
-                       creator1, destroyer1, count1);
-  return persistence(f, height, width, construction, creator0, destroyer0, count0, creator1,
-                     destroyer1, count1);
+    return persistence<float>(f, height, width, construction, creator0, destroyer0, count0,
+                              creator1, destroyer1, count1);
+  return persistence<double>(f, height, width, construction, creator0, destroyer0, count0,
+                             creator1, destroyer1, count1);
 }
 }
