@@ -185,17 +185,25 @@ def test_bad_input():
 
 
 @pytest.mark.skipif("native" not in BACKENDS or not os.path.exists("/proc/self/statm"), reason="Linux + native")
-def test_native_engine_memory_stays_flat():
+@pytest.mark.parametrize("work", ["persistence", "whole image loss"])
+def test_native_engine_memory_stays_flat(work):
+    from jaxtopo.host import TopoLossConfig, image_loss_and_grad
+
     def resident_pages():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1])
 
     rng = np.random.default_rng(7)
     f = rng.random((64, 64))
+    target = (rng.random((64, 64)) > 0.7).astype(np.float64)
+    config = TopoLossConfig(backend="native")
+    # persistence alone, or the fused native call (persistence, matching, gradient map)
+    call = ((lambda: persistence_diagrams(f, backend="native")) if work == "persistence"
+            else (lambda: image_loss_and_grad(f, target, config)))
     for _ in range(200):  # warm-up: allocator pools settle
-        persistence_diagrams(f, backend="native")
+        call()
     before = resident_pages()
     for _ in range(3000):
-        persistence_diagrams(f, backend="native")
+        call()
     grown_mib = (resident_pages() - before) * os.sysconf("SC_PAGE_SIZE") / 2**20
     assert grown_mib < 8, f"resident memory grew by {grown_mib:.1f} MiB over 3000 calls"
