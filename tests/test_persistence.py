@@ -180,6 +180,8 @@ def test_bad_input():
         persistence_diagrams(np.zeros((3, 3)), construction="X")
     with pytest.raises(ValueError, match="backend"):
         persistence_diagrams(np.zeros((3, 3)), backend="nope")
+    with pytest.raises(ValueError, match="finite"):
+        persistence_diagrams(np.array([[0.0, np.nan], [1.0, 0.5]]))
     assert "gudhi" in available_backends()
     assert isinstance(persistence_diagrams(np.zeros((1, 1)))[0], Diagram)
 

@@ -93,6 +93,8 @@ def persistence_diagrams(
         raise ValueError(f"persistence_diagrams: expected a non-empty 2D image, got shape {f.shape}")
     if construction not in CONSTRUCTIONS:
         raise ValueError(f"construction must be one of {CONSTRUCTIONS}, got {construction!r}")
+    if not np.all(np.isfinite(f)):
+        raise ValueError("persistence_diagrams: f must be finite (it holds NaN or inf)")
     name = backend or default_backend()
     if name not in _BACKENDS:
         raise ValueError(f"unknown persistence backend {name!r}; available: {available_backends()}")

@@ -90,6 +90,8 @@ def persistence_pairs(f: np.ndarray, construction: str):
     counts = [np.zeros(1, np.int64), np.zeros(1, np.int64)]
     status = fn(f, height, width, 0 if construction == "T" else 1,
                 out[0], out[1], counts[0], out[2], out[3], counts[1])
+    if status == -3:
+        raise ValueError(f"persistence: image of shape {f.shape} is too large for the native engine (2^31 cells)")
     if status != 0:
         raise RuntimeError(f"jaxtopo native persistence failed with status {status} on shape {f.shape}")
     k0, k1 = int(counts[0][0]), int(counts[1][0])
@@ -135,6 +137,8 @@ def image_loss(f, image_shape, construction: str, dims, target_points, target_xy
                 np.concatenate(points), np.concatenate(xy), counts, q, weight_power, low, grad, ctypes.byref(value))
     if status == -2:
         raise ValueError("image_loss: the target diagrams must be finite")
+    if status == -3:
+        raise ValueError(f"image_loss: image of shape {f.shape} is too large for the native engine (2^31 cells)")
     if status != 0:
         raise RuntimeError(f"jaxtopo native image loss failed with status {status} on shape {f.shape}")
     return value.value, grad

@@ -21,6 +21,7 @@
 //
 // Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
 
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -249,6 +250,7 @@ int64_t persistence(const T* f, int32_t height, int32_t width, int32_t construct
                     int64_t* destroyer1, int64_t* count1) {
   using U = typename Bits<K>::U;
   if (height <= 0 || width <= 0) return -1;
+  if ((int64_t(height) + 2) * (int64_t(width) + 2) > INT32_MAX) return -3;  // cells are int32
   Workspace<U>& space = workspace<U>();
   // A ring of cells around the image removes every bounds check: in the increasing sweep it
   // never enters; in the decreasing sweep it is the exterior, present before every pixel.
