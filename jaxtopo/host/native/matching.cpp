@@ -137,6 +137,10 @@ std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t 
   using Item = std::pair<double, int32_t>;
   std::vector<Item> heap;  // a min-heap by distance, with stale entries skipped when popped
   auto later = [](const Item& a, const Item& b) { return a.first > b.first; };
+  // When rows share most of their columns (every target point wants the same persistent
+  // predicted points), a search reaches most columns anyway: picking the nearest by a scan of
+  // the reached ones is then cheaper than keeping a heap of every improvement.
+  const bool scan = k <= 4 * (static_cast<int64_t>(edge_column.size()) / m + 1);
   for (const int32_t start : free_rows) {
     heap.clear();
     touched.clear();
@@ -153,11 +157,17 @@ std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t 
         if (distance[c] == inf) touched.push_back(c);
         distance[c] = d;
         came_from[c] = row;
+        if (scan) continue;
         heap.emplace_back(d, c);
         std::push_heap(heap.begin(), heap.end(), later);
       }
       int32_t column = -1;
-      while (!heap.empty()) {
+      if (scan) {
+        double nearest = inf;
+        for (const int32_t c : touched)
+          if (!done[c] && distance[c] < nearest) nearest = distance[c], column = c;
+      }
+      while (!scan && !heap.empty()) {
         std::pop_heap(heap.begin(), heap.end(), later);
         const Item top = heap.back();
         heap.pop_back();
