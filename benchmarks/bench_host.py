@@ -1,6 +1,6 @@
 """Host-side cost of the topological loss per image, with medians and ratios in one run.
 
-    python benchmarks/bench_host.py [--sizes 64 128 300] [--repeats 5]
+    python benchmarks/bench_host.py [--sizes 64 128 300] [--repeats 7]
 
 Prints, per image side: persistence with critical pixels through jaxtopo's backend, gudhi's
 CubicalComplex + cofaces called directly, cripser's computePH_T, and the whole host work of
@@ -31,14 +31,26 @@ def tubular_likelihood(side: int, rng: np.random.Generator):
     return likelihood.astype(np.float32), label.astype(np.float32)
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (imports, caches)
-    times = []
-    for _ in range(repeats):
+def interleaved_medians(fns: dict, repeats: int, block_s: float = 0.05) -> dict:
+    """Median ms per call of each function, timed in interleaved rounds.
+
+    On a shared machine the speed drifts over seconds; each round times every function once, so
+    a slow stretch hits all of them and the ratios stay fair. A fast function is called several
+    times per round (a block of about block_s seconds), which smooths the scheduler's noise.
+    """
+    calls = {}
+    for name, fn in fns.items():
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        fn()  # warm-up (imports, caches), and how many calls fill a block
+        calls[name] = max(1, min(50, int(block_s / max(time.perf_counter() - start, 1e-6))))
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / calls[name])
+    return {name: 1e3 * statistics.median(times) for name, times in samples.items()}
 
 
 def gudhi_direct(f):
@@ -57,7 +69,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 300, 600, 1000])
     parser.add_argument("--batch", type=int, default=16, help="batch for the threaded batch timing")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--backend", default=None)
     args = parser.parse_args()
     try:
@@ -65,7 +77,7 @@ def main():
     except ImportError:
         cripser = None
     print(f"machine: {platform.processor() or platform.machine()}, {_cores()} cores, python {platform.python_version()}, "
-          f"numpy {np.__version__}; single thread; medians of {args.repeats} runs in ms")
+          f"numpy {np.__version__}; single thread; ms per call, medians of {args.repeats} interleaved rounds")
     header = f"{'image':>18} {'jaxtopo PH':>11} {'gudhi PH':>9} {'cripser PH':>11} {'sat_loss host':>14}"
     print(header)
     rng = np.random.default_rng(0)
@@ -76,11 +88,17 @@ def main():
         noise = rng.random((side, side)).astype(np.float32)
         for name, likelihood in (("tubular", tubular), ("noise", noise)):
             f = (1.0 - likelihood).astype(np.float64)
-            ours = median_ms(lambda: persistence_diagrams(f, backend=args.backend), args.repeats)
-            gd = median_ms(lambda: gudhi_direct(f), args.repeats)
-            cr = median_ms(lambda: cripser.computePH_T(f, maxdim=1), args.repeats) if cripser else float("nan")
             TARGET_CACHE.clear()
-            loss = median_ms(lambda: image_loss_and_grad(likelihood, label, config), args.repeats)
+            tools = {
+                "ours": lambda: persistence_diagrams(f, backend=args.backend),
+                "gudhi": lambda: gudhi_direct(f),
+                "loss": lambda: image_loss_and_grad(likelihood, label, config),
+            }
+            if cripser:
+                tools["cripser"] = lambda: cripser.computePH_T(f, maxdim=1)
+            ms = interleaved_medians(tools, args.repeats)
+            ours, gd, loss = ms["ours"], ms["gudhi"], ms["loss"]
+            cr = ms.get("cripser", float("nan"))
             print(f"{name + ' ' + str(side) + 'x' + str(side):>18} {ours:11.1f} {gd:9.1f} {cr:11.1f} {loss:14.1f}"
                   f"   (gudhi/jaxtopo {gd / ours:.1f}x, cripser/jaxtopo {cr / ours:.1f}x)", flush=True)
             if side == 300:
@@ -113,7 +131,7 @@ def batch_timing(batch: int, repeats: int) -> float:
     times = {}
     for threads in ("1", str(_cores())):
         os.environ["JAXTOPO_HOST_THREADS"] = threads
-        times[threads] = median_ms(lambda: batch_loss_and_grad(likelihoods, labels, config), repeats)
+        times[threads] = interleaved_medians({threads: lambda: batch_loss_and_grad(likelihoods, labels, config)}, repeats)[threads]
     os.environ.pop("JAXTOPO_HOST_THREADS")
     one, many = times.values()
     print(f"batch of {batch} tubular 300x300, sat_loss host work: {one:.0f} ms on 1 thread, "

@@ -28,7 +28,7 @@ def _load():
         return None
     candidates = sorted(glob.glob(os.path.join(_HERE, "_engine*.so")) + glob.glob(os.path.join(_HERE, "_engine*.pyd")))
     if not candidates:
-        _LOAD_ERROR = "the native engine was not built"
+        _LOAD_ERROR = "the native engine was not built (no C++17 compiler at install time? install one and reinstall jaxtopo)"
         return None
     try:
         lib = ctypes.CDLL(candidates[0])
