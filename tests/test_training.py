@@ -68,6 +68,30 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
 
+    # the log reads as one run: the killed run's step 3 (after its last checkpoint) is not kept
+    # twice, and the resumed run's records equal the straight run's
+    def logged(workdir, key):
+        lines = (tmp_path / workdir / "metrics.jsonl").read_text().splitlines()
+        return [(r["step"], r[key]) for r in map(json.loads, lines) if key in r]
+
+    assert [s for s, _ in logged("resumed", "loss")] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([v for _, v in logged("resumed", "loss")],
+                               [v for _, v in logged("straight", "loss")], rtol=1e-6)
+    assert [s for s, _ in logged("resumed", "val_dice")] == [s for s, _ in logged("straight", "val_dice")]
+
+
+def test_resumed_log_drops_records_after_the_checkpoint_and_cut_lines(tmp_path):
+    from jaxtopo.training.loop import _Log
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.9}\n{"step": 3, "loss": 0.8}\n{"step": 4, "lo')
+    log = _Log(str(path), resumed_at=2)
+    log.write({"step": 3, "loss": 0.7})
+    log.close()
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}, {"step": 3, "loss": 0.7}]
+    assert not (tmp_path / "metrics.jsonl.tmp").exists()
+
 
 def test_train_script_quick_and_errors(tmp_path, capsys):
     sys.path.insert(0, os.path.join(ROOT, "experiments"))

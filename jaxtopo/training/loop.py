@@ -56,7 +56,28 @@ def make_optimizer(train, total_steps: int) -> optax.GradientTransformation:
 
 
 class _Log:
-    def __init__(self, path: str):
+    """metrics.jsonl, appended one record per line.
+
+    A run resumed from step s first drops the records after s: the killed run logged steps that
+    the resumed one logs again (curves would run backwards), and a kill mid-write can leave a
+    half line. What is kept is rewritten to a temporary file and swapped in, so a second kill
+    cannot lose the log.
+    """
+
+    def __init__(self, path: str, resumed_at: int):
+        if os.path.exists(path):
+            kept = []
+            with open(path) as f:
+                for line in f:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by the kill
+                    if isinstance(record, dict) and record.get("step", math.inf) <= resumed_at:
+                        kept.append(line if line.endswith("\n") else line + "\n")
+            with open(path + ".tmp", "w") as f:
+                f.writelines(kept)
+            os.replace(path + ".tmp", path)
         self.file = open(path, "a", buffering=1)
 
     def write(self, record: dict) -> None:
@@ -178,7 +199,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         step, best_val_dice = restored_step, float(restored["best_val_dice"])
         print(f"resuming {workdir} from step {step} of {total_steps}")
 
-    log = _Log(os.path.join(workdir, "metrics.jsonl"))
+    log = _Log(os.path.join(workdir, "metrics.jsonl"), resumed_at=step)
     print(f"training {total_steps} steps ({config.train.epochs} epochs x {steps_per_epoch}), "
           f"batch {batch_size}, loss {config.loss.pixel} + {config.loss.weight} x {config.loss.topological}, "
           f"on {jax.default_backend()}")
