@@ -1,4 +1,6 @@
-"""Shared test helpers for gradient checks in float64."""
+"""Shared test helpers: gradient checks in float64, and calling a loss with or without jit."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -24,3 +26,16 @@ def finite_difference_check(loss, x, *, seed=0, directions=3, step=1e-6, rtol=1e
         numeric = (value_and_grad(x + step * v)[0] - value_and_grad(x - step * v)[0]) / (2 * step)
         analytic = jnp.vdot(grad, v)
         assert float(analytic) == pytest.approx(float(numeric), rel=rtol, abs=1e-9)
+
+
+@functools.lru_cache(maxsize=None)
+def jitted_with(fn, options):
+    # one jit per (function, options) for the whole test session, so compilations are reused
+    return jax.jit(functools.partial(fn, **dict(options)))
+
+
+def call(fn, jitted, *args, **options):
+    """Runs fn with static options, optionally under jax.jit."""
+    if jitted:
+        return jitted_with(fn, tuple(sorted(options.items())))(*args)
+    return fn(*args, **options)

@@ -17,24 +17,11 @@ from jaxtopo.losses.cldice import (
     soft_skeleton,
 )
 from jaxtopo.losses.pixel import soft_dice_loss
-from gradcheck import finite_difference_check, x64
+from gradcheck import call, finite_difference_check, x64
 
 # few shapes and iteration counts: each (shape, iterations) pair compiles the skeleton loop once
 SHAPE = (2, 12, 12)
 VOLUME_SHAPE = (3, 7, 7, 8)
-
-
-@functools.lru_cache(maxsize=None)
-def jitted_with(fn, options):
-    # one jit per (function, options) for the whole module, so its compilations are reused
-    return jax.jit(functools.partial(fn, **dict(options)))
-
-
-def call(fn, jitted, *args, **options):
-    """Runs fn with static options, optionally under jax.jit."""
-    if jitted:
-        return jitted_with(fn, tuple(sorted(options.items())))(*args)
-    return fn(*args, **options)
 
 
 def random_probs(shape, seed=0, dtype=np.float32):

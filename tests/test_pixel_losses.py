@@ -1,6 +1,5 @@
 """Tests of jaxtopo.losses.pixel: BCE (probabilities and logits) and soft Dice."""
 
-import functools
 import math
 
 import jax
@@ -9,23 +8,10 @@ import numpy as np
 import pytest
 
 from jaxtopo.losses.pixel import bce_loss, bce_with_logits_loss, soft_dice_loss
-from gradcheck import finite_difference_check, x64
+from gradcheck import call, finite_difference_check, x64
 
 LOSSES = [bce_loss, bce_with_logits_loss, soft_dice_loss]
 SHAPE = (3, 4, 5)  # one shape for most tests: eager mode compiles each op once per shape
-
-
-@functools.lru_cache(maxsize=None)
-def jitted_with(fn, options):
-    # one jit per (function, options) for the whole module, so its compilations are reused
-    return jax.jit(functools.partial(fn, **dict(options)))
-
-
-def call(fn, jitted, *args, **options):
-    """Runs fn with static options, optionally under jax.jit."""
-    if jitted:
-        return jitted_with(fn, tuple(sorted(options.items())))(*args)
-    return fn(*args, **options)
 
 
 def random_pair(shape, seed=0, dtype=np.float32):
