@@ -246,6 +246,15 @@ def test_training_curves_plot_each_recorded_key_against_steps(tmp_path):
     np.testing.assert_array_equal(visible[1].lines[0].get_ydata(), [3.0, 2.5, 2.0])
 
 
+def test_training_curves_of_a_log_with_repeated_steps_keep_the_last_record(tmp_path):
+    records = [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.0}, {"step": 3, "loss": 9.0},
+               {"step": 3, "loss": 1.5}, {"step": 4, "loss": 1.0}]  # resumed at 2, step 3 logged twice
+    fig = viz.plot_training_curves(write_run(tmp_path / "run", records))
+    (line,) = fig.axes[0].lines
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_array_equal(line.get_ydata(), [3.0, 2.0, 1.5, 1.0])
+
+
 def test_training_curves_compare_runs_that_recorded_different_keys(tmp_path):
     runs = {"BCE": write_run(tmp_path / "bce", BCE_RECORDS), "SAT": write_run(tmp_path / "sat", SAT_RECORDS)}
     fig = viz.plot_training_curves(runs, keys=["bce", "topological"])

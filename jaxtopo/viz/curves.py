@@ -81,9 +81,12 @@ def plot_training_curves(runs, keys=None, *, fig=None, columns: int = 3):
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, key in zip(axes, keys):
         for index, (label, run_records) in enumerate(records.items()):
-            points = [(r["step"], r[key]) for r in run_records if isinstance(r.get(key), (int, float))]
+            # by step, the last record winning: a run resumed by an older jaxtopo logged the steps
+            # after its checkpoint twice
+            points = {r["step"]: r[key] for r in run_records if isinstance(r.get(key), (int, float))}
             if points:
-                steps, values = zip(*points)
+                steps = sorted(points)
+                values = [points[step] for step in steps]
                 # a run keeps its colour in every panel, also where another run has no curve
                 ax.plot(steps, values, color=f"C{index % 10}", marker="o" if len(points) < 30 else None,
                         markersize=3, label=label)
