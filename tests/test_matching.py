@@ -135,3 +135,49 @@ def test_native_matching_rejects_non_finite_points():
     pred = np.array([[0.0, np.nan]])
     with pytest.raises(ValueError, match="finite"):
         native.optimal_matching(pred, [[0.0, 1.0]], [[0.0, 0.0]], [[0.0, 0.0]], q=1, weight_power=1, low=0.05)
+
+
+def grid_of_lines(side, rng):
+    """A likelihood of crossing bright lines plus noise, and its label: each grid cell is a loop,
+    so every target loop wants the same persistent predicted loops (a dense, tied problem)."""
+    label = np.zeros((side, side), bool)
+    for _ in range(max(2, side // 25)):
+        label[rng.integers(0, side), :] = True
+        label[:, rng.integers(0, side)] = True
+    likelihood = np.clip(0.8 * label + 0.25 * rng.random((side, side)), 0, 1)
+    return likelihood.astype(np.float32), label.astype(np.float32)
+
+
+@pytest.mark.parametrize("variant", ["official", "paper"])
+def test_matching_of_real_grid_images_equals_scipy(variant):
+    """Images whose target loops all compete for the same predicted loops make the native
+    engine switch to its dense search; its value must equal scipy's exact sparse assignment
+    (the reference path), and the matching it returns must cost what it reports."""
+    from jaxtopo.host import TopoLossConfig
+    from jaxtopo.host.image_loss import filtration, _prepare
+
+    config = TopoLossConfig(variant=variant)
+    model = config.cost_model
+    rng = np.random.default_rng(7)
+    for side in (100, 160, 240):
+        likelihood, label = grid_of_lines(side, rng)
+        pred = _prepare(filtration(likelihood, pad=True), likelihood.shape, config)
+        target = _prepare(filtration(label, pad=True), label.shape, config)
+        p, t = pred.points[1], target.points[1]
+        p_xy, t_xy = pred.creator_xy[1], target.creator_xy[1]
+        assert len(t) >= 16  # enough loops to compete
+        got = match(p, t, p_xy, t_xy, cost_model=model)
+
+        def cost_rows(j0, j1):
+            return model.pair_costs(p, t[j0:j1], model.spatial_weights(p_xy, t_xy[j0:j1])).T
+
+        _, want = optimal_partial_matching(cost_rows, model.diagonal_costs(p), model.diagonal_costs(t))
+        assert got.value == pytest.approx(want, rel=1e-9), side
+        # the returned matching is a valid one of that cost
+        matched = got.matched_to != DIAGONAL
+        assert len(np.unique(got.matched_to[matched])) == matched.sum()
+        unmatched_targets = np.setdiff1d(np.arange(len(t)), got.matched_to[matched])
+        cost = (model.pair_costs_of_pairs(p[matched], t[got.matched_to[matched]], p_xy[matched],
+                                          t_xy[got.matched_to[matched]]).sum()
+                + model.diagonal_costs(p[~matched]).sum() + model.diagonal_costs(t[unmatched_targets]).sum())
+        assert cost == pytest.approx(want, rel=1e-9), side

@@ -55,6 +55,130 @@ struct Costs {
   }
 };
 
+// The compact problem of assign() after its row reduction, when (nearly) every row can use
+// every predicted column, which is what tubular images give: all target loops want the same few
+// hundred persistent predicted loops. Then the searches are run on a dense row-major matrix of
+// the predicted columns, where relaxing a row and finding the nearest column are one pass over
+// contiguous arrays, instead of scattered edge lists and a separate scan. Each row also has its
+// private diagonal column, kept apart: it is free whenever its row is reached by a search (a
+// row that holds it is never reached, as no other row can enter it).
+struct DenseProblem {
+  int64_t width = 0;                  // predicted columns
+  std::vector<int32_t> compact;       // dense index -> compact column
+  std::vector<int32_t> dense_of;      // compact column -> dense index, or -1 for a diagonal one
+  std::vector<double> cost;           // [rows, width], +inf where a row has no edge
+  std::vector<int32_t> diagonal;      // compact diagonal column of each row
+  std::vector<double> diagonal_cost;  // its cost
+};
+
+// Dense form of the CSR problem, or width 0 when it is too sparse (or too large) to pay, or when
+// a row lacks exactly one diagonal column of its own.
+DenseProblem make_dense(int32_t m, int32_t k, int32_t first_diagonal, const std::vector<int32_t>& original,
+                        const std::vector<int32_t>& begin, const std::vector<int32_t>& edge_column,
+                        const std::vector<double>& edge_cost) {
+  DenseProblem d;
+  d.dense_of.assign(k, -1);
+  for (int32_t c = 0; c < k; ++c) {
+    if (original[c] < first_diagonal) {
+      d.dense_of[c] = static_cast<int32_t>(d.compact.size());
+      d.compact.push_back(c);
+    }
+  }
+  const int64_t width = static_cast<int64_t>(d.compact.size());
+  const int64_t predicted_edges = static_cast<int64_t>(edge_column.size()) - m;
+  // dense pays when at least 3/4 of the matrix is edges; 2^24 entries cap the memory at 128 MB
+  if (width == 0 || 4 * predicted_edges < 3 * int64_t(m) * width || int64_t(m) * width > (int64_t(1) << 24))
+    return DenseProblem{};
+  d.width = width;
+  d.cost.assign(int64_t(m) * width, std::numeric_limits<double>::infinity());
+  d.diagonal.assign(m, -1);
+  d.diagonal_cost.assign(m, 0.0);
+  for (int32_t r = 0; r < m; ++r) {
+    for (int32_t e = begin[r]; e < begin[r + 1]; ++e) {
+      const int32_t c = edge_column[e];
+      if (d.dense_of[c] >= 0) {
+        d.cost[int64_t(r) * width + d.dense_of[c]] = edge_cost[e];
+      } else if (original[c] == first_diagonal + r && d.diagonal[r] < 0) {
+        d.diagonal[r] = c;
+        d.diagonal_cost[r] = edge_cost[e];
+      } else {
+        return DenseProblem{};  // not the shape this is made for
+      }
+    }
+    if (d.diagonal[r] < 0) return DenseProblem{};
+  }
+  return d;
+}
+
+// Places every row of free_rows by one Dijkstra search on the dense problem; same potentials
+// and invariants as the sparse searches in assign().
+void dense_searches(const DenseProblem& d, const std::vector<int32_t>& free_rows, std::vector<double>& u,
+                    std::vector<double>& v, std::vector<int32_t>& row_of, std::vector<int32_t>& column_of) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const int64_t width = d.width;
+  std::vector<double> price(width), distance(width, inf);  // price: v of each dense column
+  std::vector<int32_t> came_from(width, -1);
+  std::vector<char> done(width, 0);
+  std::vector<int32_t> visited_rows, settled;
+  for (int64_t j = 0; j < width; ++j) price[j] = v[d.compact[j]];
+  for (const int32_t start : free_rows) {
+    visited_rows.clear();
+    settled.clear();
+    int32_t row = start, sink = -1, sink_row = -1;  // sink: compact column
+    double reached = 0.0, diagonal_best = inf;
+    int32_t diagonal_row = -1;  // the reached row whose free diagonal column is nearest
+    while (sink < 0) {
+      visited_rows.push_back(row);
+      const double base = reached - u[row];
+      const double through_diagonal = base + d.diagonal_cost[row] - v[d.diagonal[row]];
+      if (through_diagonal < diagonal_best) diagonal_best = through_diagonal, diagonal_row = row;
+      const double* cost = d.cost.data() + int64_t(row) * width;
+      double nearest = inf;
+      int64_t column = -1;
+      for (int64_t j = 0; j < width; ++j) {
+        if (done[j]) continue;
+        const double through_row = base + cost[j] - price[j];
+        if (through_row < distance[j]) distance[j] = through_row, came_from[j] = row;
+        if (distance[j] < nearest) nearest = distance[j], column = j;
+      }
+      if (diagonal_best <= nearest) {  // the nearest column is a free diagonal one: the path ends
+        reached = diagonal_best;
+        sink = d.diagonal[diagonal_row];
+        sink_row = diagonal_row;
+        break;
+      }
+      done[column] = 1;
+      settled.push_back(static_cast<int32_t>(column));
+      reached = nearest;
+      const int32_t c = d.compact[column];
+      if (row_of[c] < 0) {
+        sink = c;
+        sink_row = came_from[column];
+      } else {
+        row = row_of[c];
+      }
+    }
+    // potentials, as in assign(): reduced costs stay non-negative, assigned ones zero
+    u[start] += reached;
+    for (const int32_t r : visited_rows)
+      if (r != start) u[r] += reached - distance[d.dense_of[column_of[r]]];
+    for (const int32_t j : settled) price[j] -= reached - distance[j];
+    // augment back to the start row
+    int32_t column = sink, r = sink_row;
+    while (true) {
+      const int32_t previous = column_of[r];
+      row_of[column] = r;
+      column_of[r] = column;
+      if (r == start) break;
+      column = previous;
+      r = came_from[d.dense_of[column]];
+    }
+    std::fill(distance.begin(), distance.end(), inf);
+    for (const int32_t j : settled) done[j] = 0;
+  }
+  for (int64_t j = 0; j < width; ++j) v[d.compact[j]] = price[j];
+}
+
 // Sparse rectangular assignment (rows <= columns, every row has at least one edge that can be
 // completed: here its private diagonal column). Returns the column of each row, or nothing if
 // the problem is infeasible. Potentials u (rows) and v (columns, 0 while free) keep reduced
@@ -132,6 +256,14 @@ std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t 
     for (int32_t e = begin[r]; e < begin[r + 1]; ++e)
       cheapest = std::min(cheapest, edge_cost[e] - v[edge_column[e]]);
     u[r] = cheapest;
+  }
+
+  // columns - m = n: row j's diagonal column is n + j
+  const DenseProblem dense = make_dense(m, k, columns - m, original, begin, edge_column, edge_cost);
+  if (dense.width > 0) {
+    dense_searches(dense, free_rows, u, v, row_of, column_of);
+    for (int32_t r = 0; r < m; ++r) column_of[r] = original[column_of[r]];
+    return column_of;
   }
 
   using Item = std::pair<double, int32_t>;
