@@ -258,8 +258,10 @@ std::vector<int32_t> assign(const std::vector<std::vector<Edge>>& rows, int32_t 
     u[r] = cheapest;
   }
 
-  // columns - m = n: row j's diagonal column is n + j
-  const DenseProblem dense = make_dense(m, k, columns - m, original, begin, edge_column, edge_cost);
+  // columns - m = n: row j's diagonal column is n + j. Nothing to build when the row
+  // reduction placed every row.
+  const DenseProblem dense = free_rows.empty() ? DenseProblem{}
+                             : make_dense(m, k, columns - m, original, begin, edge_column, edge_cost);
   if (dense.width > 0) {
     dense_searches(dense, free_rows, u, v, row_of, column_of);
     for (int32_t r = 0; r < m; ++r) column_of[r] = original[column_of[r]];
