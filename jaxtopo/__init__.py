@@ -10,6 +10,7 @@ engine in `jaxtopo.host`.
 """
 
 from jaxtopo import host, metrics
+from jaxtopo.losses.betti_matching import betti_matching_loss
 from jaxtopo.losses.cldice import (
     dice_cldice_loss,
     soft_cldice_loss,
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "bce_loss",
+    "betti_matching_loss",
     "bce_with_logits_loss",
     "dice_cldice_loss",
     "he_loss",

@@ -19,6 +19,7 @@ import functools
 import numpy as np
 
 from jaxtopo.host import native
+from jaxtopo.host.image_loss import filtration
 from jaxtopo.host.persistence import CONSTRUCTIONS
 
 BACKENDS = ("native", "python")
@@ -270,3 +271,84 @@ def _python_betti_matching(f_pred, f_target, construction: str) -> dict[int, Bet
 def _as_result(pairs, matched) -> BettiMatching:
     as_array = lambda rows: np.asarray(rows, np.int64).reshape(-1, 2)  # noqa: E731
     return BettiMatching(as_array(pairs[0]), as_array(pairs[1]), as_array(matched))
+
+
+# --- the loss (docs/betti-matching.md, "Loss and metric") ---------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class BettiMatchingConfig:
+    """Static options of `jaxtopo.betti_matching_loss` (hashable, so it can parameterise a callback)."""
+
+    construction: str = "V"
+    dims: tuple[int, ...] = (0, 1)
+    pad: bool = False
+    push_unmatched_to_1_0: bool = False
+    matched_weight: float = 1.0
+    unmatched_weight: float = 1.0
+    min_persistence: float = 0.0
+    backend: str | None = None
+
+    def __post_init__(self):
+        if self.construction not in CONSTRUCTIONS:
+            raise ValueError(f"construction must be one of {CONSTRUCTIONS}, got {self.construction!r}")
+        if not self.dims or any(d not in (0, 1) for d in self.dims) or len(set(self.dims)) != len(self.dims):
+            raise ValueError(f"dims must be a non-empty subset of (0, 1), got {self.dims!r}")
+        for name in ("matched_weight", "unmatched_weight", "min_persistence"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS} or None, got {self.backend!r}")
+
+
+def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: BettiMatchingConfig):
+    """(loss value, d loss / d likelihood [H, W]) of one image; NaN value and zero gradient if any
+    input is not finite."""
+    likelihood = np.asarray(likelihood)
+    target = np.asarray(target)
+    if not (np.all(np.isfinite(likelihood)) and np.all(np.isfinite(target))):
+        return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
+    f = filtration(likelihood, pad=config.pad)
+    g = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
+    matchings = betti_matching(f, g, construction=config.construction, dims=config.dims, backend=config.backend)
+    value, grad_f = loss_and_grad_of_matching(f, g, matchings, config)
+    if config.pad:
+        grad_f = grad_f[1:-1, 1:-1]
+    return value, -grad_f  # f = 1 - L
+
+
+def loss_and_grad_of_matching(f: np.ndarray, g: np.ndarray, matchings: dict[int, BettiMatching],
+                              config: BettiMatchingConfig):
+    """BM-Loss of the given matchings and its gradient with respect to f (same shape as f)."""
+    f_flat = f.ravel().astype(np.float64)
+    g_flat = g.ravel().astype(np.float64)
+    grad = np.zeros(f_flat.shape, np.float64)
+    push = config.push_unmatched_to_1_0
+    total = 0.0
+    for m in matchings.values():
+        pb, pd = f_flat[m.pred_pairs[:, 0]], f_flat[m.pred_pairs[:, 1]]
+        tb, td = g_flat[m.target_pairs[:, 0]], g_flat[m.target_pairs[:, 1]]
+        # matched: 2 ((b_p - b_t)^2 + (d_p - d_t)^2) w_m
+        i, j = m.matched[:, 0], m.matched[:, 1]
+        db, dd = pb[i] - tb[j], pd[i] - td[j]
+        w = config.matched_weight
+        total += 2.0 * w * float(np.sum(db * db + dd * dd))
+        np.add.at(grad, m.pred_pairs[i, 0], 4.0 * w * db)
+        np.add.at(grad, m.pred_pairs[i, 1], 4.0 * w * dd)
+        # unmatched prediction pairs, longer than min_persistence
+        k = m.unmatched_pred()
+        k = k[np.abs(pb[k] - pd[k]) > config.min_persistence]
+        b, d, w = pb[k], pd[k], config.unmatched_weight
+        if push:  # 2 ((b - 1)^2 + d^2) w_u: towards (1, 0), i.e. likelihood 0 at birth, 1 at death
+            total += 2.0 * w * float(np.sum((b - 1.0) ** 2 + d * d))
+            np.add.at(grad, m.pred_pairs[k, 0], 4.0 * w * (b - 1.0))
+            np.add.at(grad, m.pred_pairs[k, 1], 4.0 * w * d)
+        else:  # (b - d)^2 w_u: towards the diagonal
+            total += w * float(np.sum((b - d) ** 2))
+            np.add.at(grad, m.pred_pairs[k, 0], 2.0 * w * (b - d))
+            np.add.at(grad, m.pred_pairs[k, 1], -2.0 * w * (b - d))
+        # unmatched target pairs: a constant
+        k = m.unmatched_target()
+        b, d = tb[k], td[k]
+        total += float(np.sum(2.0 * ((b - 1.0) ** 2 + d * d))) if push else float(np.sum((b - d) ** 2))
+    return total, grad.reshape(f.shape)

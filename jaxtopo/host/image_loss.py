@@ -266,11 +266,17 @@ class HostClock:
 HOST_CLOCK = HostClock()
 
 
-def batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig):
-    """Per-image values [...] and gradient maps [..., H, W] for any leading batch dimensions."""
+def batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig, image_fn=None):
+    """Per-image values [...] and gradient maps [..., H, W] for any leading batch dimensions.
+
+    ``image_fn(likelihood, target) -> (value, gradient map)`` is the per-image loss; by default
+    `image_loss_and_grad` with ``config`` (other host losses, e.g. Betti matching, pass their own).
+    """
     start = time.perf_counter()
+    if image_fn is None:
+        image_fn = functools.partial(image_loss_and_grad, config=config)
     try:
-        return _batch_loss_and_grad(likelihoods, targets, config)
+        return _batch_loss_and_grad(likelihoods, targets, image_fn)
     finally:
         HOST_CLOCK.seconds += time.perf_counter() - start
         HOST_CLOCK.calls += 1
@@ -292,7 +298,7 @@ def _executor(threads: int) -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="jaxtopo-host")
 
 
-def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: TopoLossConfig):
+def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, image_fn):
     likelihoods = np.asarray(likelihoods)
     targets = np.broadcast_to(np.asarray(targets), likelihoods.shape)
     lead, image_shape = likelihoods.shape[:-2], likelihoods.shape[-2:]
@@ -302,7 +308,7 @@ def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: T
     grads = np.empty(flat_l.shape, dtype=np.float64)
 
     def one(b):
-        values[b], grads[b] = image_loss_and_grad(flat_l[b], flat_t[b], config)
+        values[b], grads[b] = image_fn(flat_l[b], flat_t[b])
 
     threads = min(_host_threads(), flat_l.shape[0])
     # images are independent; the native engine releases the GIL, so threads run in parallel

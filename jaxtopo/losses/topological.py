@@ -24,9 +24,35 @@ from jaxtopo import _validation
 from jaxtopo.host.image_loss import TopoLossConfig, batch_loss_and_grad
 
 
-def _host_callback(likelihoods, targets, *, config: TopoLossConfig, dtype):
-    values, grads = batch_loss_and_grad(likelihoods, targets, config)
+def _host_callback(likelihoods, targets, *, config, image_fn, dtype):
+    values, grads = batch_loss_and_grad(likelihoods, targets, config, image_fn)
     return values.astype(dtype), grads.astype(dtype)
+
+
+def host_loss(probs, targets, config, *, reduction: str, fn: str, image_fn=None) -> jax.Array:
+    """A loss computed per image on the host: validation, the pure callback and the Eq. 7 assembly.
+
+    ``image_fn(likelihood, target) -> (value, d value / d likelihood)`` runs on each image (default:
+    `jaxtopo.host.image_loss.image_loss_and_grad` with ``config``); it must be hashable, since it
+    parameterises the callback.
+    """
+    p, t = _validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
+    out_dtype = jnp.promote_types(p.dtype, jnp.float32)
+    p = p.astype(out_dtype)
+    likelihood = jax.lax.stop_gradient(p)
+    values, grads = jax.pure_callback(
+        functools.partial(_host_callback, config=config, image_fn=image_fn, dtype=out_dtype),
+        (
+            jax.ShapeDtypeStruct(p.shape[:1], out_dtype),
+            jax.ShapeDtypeStruct(p.shape, out_dtype),
+        ),
+        likelihood,
+        jax.lax.stop_gradient(t),
+        vmap_method="broadcast_all",
+    )
+    # value from the host, gradient G at creator/destroyer pixels (zero-valued linear term)
+    per_image = values + jnp.sum(grads * (p - likelihood), axis=(1, 2))
+    return _validation.reduce(per_image, reduction)
 
 
 def topological_loss(
@@ -92,23 +118,7 @@ def topological_loss(
         dims=tuple(int(d) for d in dims),
         backend=backend,
     )
-    p, t = _validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
-    out_dtype = jnp.promote_types(p.dtype, jnp.float32)
-    p = p.astype(out_dtype)
-    likelihood = jax.lax.stop_gradient(p)
-    values, grads = jax.pure_callback(
-        functools.partial(_host_callback, config=config, dtype=out_dtype),
-        (
-            jax.ShapeDtypeStruct(p.shape[:1], out_dtype),
-            jax.ShapeDtypeStruct(p.shape, out_dtype),
-        ),
-        likelihood,
-        jax.lax.stop_gradient(t),
-        vmap_method="broadcast_all",
-    )
-    # value from the host, gradient G at creator/destroyer pixels (zero-valued linear term)
-    per_image = values + jnp.sum(grads * (p - likelihood), axis=(1, 2))
-    return _validation.reduce(per_image, reduction)
+    return host_loss(probs, targets, config, reduction=reduction, fn=fn)
 
 
 def sat_loss(
