@@ -15,6 +15,7 @@ setup(
                 "jaxtopo/host/native/persistence.cpp",
                 "jaxtopo/host/native/matching.cpp",
                 "jaxtopo/host/native/image_loss.cpp",
+                "jaxtopo/host/native/betti_matching.cpp",
             ],
             language="c++",
             # -fno-math-errno lets the compiler vectorise square roots

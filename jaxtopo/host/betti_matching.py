@@ -61,6 +61,10 @@ def betti_matching(f_pred: np.ndarray, f_target: np.ndarray, *, construction: st
     f_target = np.asarray(f_target)
     if f_pred.ndim != 2 or f_pred.shape != f_target.shape:
         raise ValueError(f"betti_matching: expected two 2D images of one shape, got {f_pred.shape} and {f_target.shape}")
+    if f_pred.size == 0:
+        raise ValueError(f"betti_matching: the images are empty (shape {f_pred.shape})")
+    if not (np.all(np.isfinite(f_pred)) and np.all(np.isfinite(f_target))):
+        raise ValueError("betti_matching: the images must be finite (no NaN or inf)")
     if construction not in CONSTRUCTIONS:
         raise ValueError(f"betti_matching: construction must be one of {CONSTRUCTIONS}, got {construction!r}")
     backend = backend or default_backend()

@@ -52,6 +52,11 @@ def _load():
         fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS"), ctypes.c_int32, ctypes.c_int32,
                        ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, f64p, f64p, i64p,
                        ctypes.c_int32, ctypes.c_int32, ctypes.c_double, f64p, ctypes.POINTER(ctypes.c_double)]
+    for name, real in (("jaxtopo_betti_matching_f32", np.float32), ("jaxtopo_betti_matching_f64", np.float64)):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS")] * 2 + [
+            ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), i64p]
     _LIBRARY = lib
     return lib
 
@@ -142,6 +147,29 @@ def image_loss(f, image_shape, construction: str, dims, target_points, target_xy
     if status != 0:
         raise RuntimeError(f"jaxtopo native image loss failed with status {status} on shape {f.shape}")
     return value.value, grad
+
+
+def betti_matching(f: np.ndarray, g: np.ndarray, construction: str):
+    """{dim: BettiMatching} of two filtrations of one shape and dtype (see jaxtopo.host.betti_matching)."""
+    from jaxtopo.host.betti_matching import BettiMatching
+
+    f, fn = _for_dtype(f, "jaxtopo_betti_matching")
+    g = np.ascontiguousarray(g, dtype=f.dtype)
+    height, width = f.shape
+    capacity = height * width + 1
+    buffers = [np.empty((capacity, 2), np.int64) for _ in range(6)]
+    pointers = (ctypes.POINTER(ctypes.c_int64) * 6)(
+        *(b.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)) for b in buffers))
+    counts = np.zeros(6, np.int64)
+    status = fn(f, g, height, width, 0 if construction == "T" else 1, pointers, counts)
+    if status == -2:
+        raise ValueError("betti_matching: the images must be finite")
+    if status == -3:
+        raise ValueError(f"betti_matching: image of shape {f.shape} is too large for the native engine")
+    if status != 0:
+        raise RuntimeError(f"jaxtopo native Betti matching failed with status {status} on shape {f.shape}")
+    # copies, so the results do not keep the full-size buffers alive
+    return {dim: BettiMatching(*(buffers[3 * dim + k][: counts[3 * dim + k]].copy() for k in range(3))) for dim in (0, 1)}
 
 
 def _as_points(a) -> np.ndarray:

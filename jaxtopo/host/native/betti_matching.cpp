@@ -1,0 +1,455 @@
+// Betti matching of a prediction and a target (2D), both dimensions, in one call per image.
+//
+// The definition, the total order of cells and the pixels of every pair are fixed in
+// docs/betti-matching.md; jaxtopo/host/betti_matching.py states the same algorithm in plain
+// Python and the tests hold the two equal. In short, on two graphs per construction:
+//   dimension 0: Kruskal on the primal graph (pixels; edges valued by the max of their pixels) in
+//     increasing (value, edge index); the younger component dies at each merge.
+//   dimension 1: Kruskal on the dual graph (V: 2x2 squares, T: pixels; plus the exterior) in
+//     decreasing (value, edge index), older = larger (value, node index); by Alexander duality
+//     each merge is a loop born at the edge and filled at the younger node.
+//   induced matching: the image persistence of f -> c = min(f, g) (and g -> c) runs Kruskal with
+//     union-finds that share one partition but age their nodes by different images; pairs of f and
+//     g that reach the same pair of c are matched.
+//
+// Speed: each image's edges are put in order by one stable LSD radix sort of value keys (edges are
+// generated in index order, so ties stay in index order, and digit passes that every key shares
+// are skipped). Then six union-find sweeps: the union-finds of image persistence share one
+// partition, so one union-find that remembers each component's oldest node under several ages
+// serves them all.
+// Buffers are kept per thread, so repeated calls touch no fresh pages.
+//
+// Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace {
+
+template <typename T>
+struct Key;
+template <>
+struct Key<float> {
+  using U = uint32_t;
+};
+template <>
+struct Key<double> {
+  using U = uint64_t;
+};
+
+// An unsigned integer with the order of the float (finite values and +inf; no NaN by contract).
+template <typename T>
+typename Key<T>::U ordered_key(T value) {
+  using U = typename Key<T>::U;
+  if (value == T(0)) value = T(0);  // -0 and +0 are one value
+  U u;
+  std::memcpy(&u, &value, sizeof u);
+  const U sign = U(1) << (sizeof(U) * 8 - 1);
+  return (u & sign) ? ~u : (u | sign);
+}
+
+template <typename U>
+struct Item {
+  U key;          // the edge's value as an order-preserving integer
+  int32_t id;     // the edge's index
+  int32_t pixel;  // the edge's pixel (whose value it has)
+};
+
+// Items (generated in id order) into increasing (key, id): a stable LSD radix sort with 11-bit
+// digits, all histograms counted in one pass, digits that every key shares skipped (a binary
+// image needs two passes, a float32 image three).
+template <typename U>
+void radix_sort(std::vector<Item<U>>& items, std::vector<Item<U>>& buffer) {
+  constexpr int kBits = 11, kDigits = (sizeof(U) * 8 + kBits - 1) / kBits;
+  constexpr uint32_t kMask = (1u << kBits) - 1;
+  const size_t n = items.size();
+  buffer.resize(n);
+  if (n < 2) return;
+  std::vector<uint32_t> histogram(size_t(kDigits) << kBits, 0);
+  U all_and = ~U(0), all_or = 0;
+  for (const Item<U>& item : items) {
+    all_and &= item.key;
+    all_or |= item.key;
+    for (int d = 0; d < kDigits; ++d) ++histogram[(size_t(d) << kBits) + ((item.key >> (d * kBits)) & kMask)];
+  }
+  const U varying = all_and ^ all_or;  // bits that differ between some keys
+  for (int d = 0; d < kDigits; ++d) {
+    const unsigned shift = d * kBits;
+    if (((varying >> shift) & kMask) == 0) continue;
+    uint32_t* count = histogram.data() + (size_t(d) << kBits);
+    uint32_t sum = 0;
+    for (uint32_t b = 0; b <= kMask; ++b) {
+      const uint32_t c = count[b];
+      count[b] = sum;
+      sum += c;
+    }
+    for (const Item<U>& item : items) buffer[count[(item.key >> shift) & kMask]++] = item;
+    items.swap(buffer);
+  }
+}
+
+// An edge in a sweep: its two nodes, its pixel and its value, stored in sweep order so that a
+// sweep reads its edges as one stream.
+template <typename T>
+struct Edge {
+  int32_t x, y, pixel;
+  T value;
+};
+
+// The edges of both graphs for one shape and construction, as edge indices in increasing order:
+// index = anchor pixel * K + type (docs/betti-matching.md), so endpoints follow by arithmetic.
+struct Graphs {
+  int32_t height = -1, width = -1, construction = -1;
+  std::vector<int32_t> primal, dual;  // valid edge indices
+  int32_t dual_nodes = 0;             // the last one is the exterior
+
+  bool vertices() const { return construction == 1; }
+  int primal_k() const { return vertices() ? 2 : 4; }
+  // primal edge: types 0 down, 1 right, 2 down-right, 3 down-left
+  int32_t other_end(int32_t u, int type) const {
+    return u + (type == 0 ? width : type == 1 ? 1 : type == 2 ? width + 1 : width - 1);
+  }
+
+  void build(int32_t h, int32_t w, int32_t c) {
+    if (h == height && w == width && c == construction) return;
+    height = h, width = w, construction = c;
+    primal.clear(), dual.clear();
+    for (int32_t r = 0; r < h; ++r) {
+      for (int32_t col = 0; col < w; ++col) {
+        const int32_t p = r * w + col;
+        if (vertices()) {
+          if (r + 1 < h) primal.push_back(2 * p);
+          if (col + 1 < w) primal.push_back(2 * p + 1);
+          continue;
+        }
+        if (r + 1 < h) primal.push_back(4 * p);
+        if (col + 1 < w) primal.push_back(4 * p + 1);
+        if (r + 1 < h && col + 1 < w) primal.push_back(4 * p + 2);
+        if (r + 1 < h && col > 0) primal.push_back(4 * p + 3);
+        // T dual edges: 0 down, 1 right, 2 to the exterior (border pixels)
+        if (r + 1 < h) dual.push_back(3 * p);
+        if (col + 1 < w) dual.push_back(3 * p + 1);
+        if (r == 0 || r == h - 1 || col == 0 || col == w - 1) dual.push_back(3 * p + 2);
+      }
+    }
+    dual_nodes = vertices() ? (h - 1) * (w - 1) + 1 : h * w + 1;
+  }
+
+  // V: the squares on the two sides of primal edge (u, type); square (r, c) is r * (w - 1) + c
+  void squares(int32_t u, int type, int32_t& a, int32_t& b) const {
+    const int32_t r = u / width, col = u - r * width, sw = width - 1, exterior = dual_nodes - 1;
+    if (type == 0) {  // down edge: squares to its left and right
+      a = col == 0 ? exterior : r * sw + col - 1;
+      b = col == width - 1 ? exterior : r * sw + col;
+    } else {  // right edge: squares above and below
+      a = r == 0 ? exterior : (r - 1) * sw + col;
+      b = r == height - 1 ? exterior : r * sw + col;
+    }
+  }
+};
+
+// One image's values on both graphs and its edges in sweep order.
+template <typename T>
+struct Filtered {
+  const T* f = nullptr;
+  std::vector<T> dual_value;        // dual node values, +inf for the exterior
+  std::vector<int32_t> dual_pixel;  // pixel of each dual node (-1 for the exterior)
+  std::vector<Edge<T>> edges;       // primal edges by increasing (value, index)
+  std::vector<Edge<T>> dual_edges;  // dual edges by increasing (value, index); swept backwards
+  // V only: dual_merged[i] says that dual_edges[i] (= edges[i]) merged two dual components. By
+  // Alexander duality such an edge closes a loop, so the dimension-0 sweep can skip it.
+  std::vector<uint8_t> dual_merged;
+  std::vector<Item<typename Key<T>::U>> items, buffer;
+
+  void build(const T* image, const Graphs& gr) {
+    f = image;
+    const int32_t h = gr.height, w = gr.width;
+    dual_value.resize(gr.dual_nodes);
+    dual_pixel.resize(gr.dual_nodes);
+    if (gr.construction == 1) {
+      int32_t s = 0;
+      for (int32_t r = 0; r + 1 < h; ++r) {
+        for (int32_t c = 0; c + 1 < w; ++c, ++s) {
+          // largest value; ties to the largest flat index, so look at the corners from there
+          const int32_t corners[4] = {(r + 1) * w + c + 1, (r + 1) * w + c, r * w + c + 1, r * w + c};
+          int32_t best = corners[0];
+          for (int k = 1; k < 4; ++k)
+            if (f[corners[k]] > f[best]) best = corners[k];
+          dual_value[s] = f[best];
+          dual_pixel[s] = best;
+        }
+      }
+    } else {
+      for (int32_t p = 0; p < h * w; ++p) dual_value[p] = f[p], dual_pixel[p] = p;
+    }
+    dual_value.back() = std::numeric_limits<T>::infinity();
+    dual_pixel.back() = -1;
+
+    // primal edges: value = max of the two pixels, pixel = the larger, ties to v (> u)
+    const int K = gr.primal_k();
+    const int32_t m = static_cast<int32_t>(gr.primal.size());
+    items.resize(m);
+    for (int32_t i = 0; i < m; ++i) {
+      const int32_t id = gr.primal[i], u = id / K, v = gr.other_end(u, id - u * K);
+      const int32_t pixel = f[u] > f[v] ? u : v;
+      items[i] = {ordered_key(f[pixel]), id, pixel};
+    }
+    radix_sort(items, buffer);
+    edges.resize(m);
+    for (int32_t i = 0; i < m; ++i) {
+      const Item<typename Key<T>::U>& item = items[i];
+      const int32_t u = item.id / K;
+      edges[i] = {u, gr.other_end(u, item.id - u * K), item.pixel, f[item.pixel]};
+    }
+    if (gr.vertices()) {  // the dual edges are the primal edges, between squares
+      dual_edges.resize(m);
+      dual_merged.assign(m, 0);
+      for (int32_t i = 0; i < m; ++i) {
+        int32_t a, b;
+        gr.squares(edges[i].x, items[i].id & 1, a, b);
+        dual_edges[i] = {a, b, edges[i].pixel, edges[i].value};
+      }
+      return;
+    }
+    // T: value = min of the two pixels, pixel = the smaller, ties to the larger index;
+    // an exterior edge has its border pixel's value
+    dual_merged.clear();
+    const int32_t exterior = gr.dual_nodes - 1, md = static_cast<int32_t>(gr.dual.size());
+    items.resize(md);
+    for (int32_t i = 0; i < md; ++i) {
+      const int32_t id = gr.dual[i], p = id / 3, type = id - 3 * p;
+      const int32_t q = type == 0 ? p + gr.width : p + 1;
+      const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
+      items[i] = {ordered_key(f[pixel]), id, pixel};
+    }
+    radix_sort(items, buffer);
+    dual_edges.resize(md);
+    for (int32_t i = 0; i < md; ++i) {
+      const Item<typename Key<T>::U>& item = items[i];
+      const int32_t p = item.id / 3, type = item.id - 3 * p;
+      const int32_t q = type == 2 ? exterior : type == 0 ? p + gr.width : p + 1;
+      dual_edges[i] = {p, q, item.pixel, f[item.pixel]};
+    }
+  }
+};
+
+// Union-find (path halving) whose roots are their component's oldest node under a first age and
+// which remembers the oldest node under up to two more ages: the union-finds of image persistence
+// share one partition and differ only in which node of a component is its oldest, so one
+// structure serves them all. A node's fields sit together, so a visit touches one cache line.
+struct Components {
+  struct Node {
+    int32_t parent, oldest[3];  // oldest[0] unused: a root is its own oldest under the first age
+  };
+  std::vector<Node> nodes;
+
+  void reset(int32_t n) {
+    nodes.resize(n);
+    for (int32_t i = 0; i < n; ++i) nodes[i] = {i, {i, i, i}};
+  }
+  int32_t find(int32_t x) {
+    while (nodes[x].parent != x) {
+      nodes[x].parent = nodes[nodes[x].parent].parent;
+      x = nodes[x].parent;
+    }
+    return x;
+  }
+  // Links roots x and y, the younger under the first age below the elder; returns the younger.
+  template <typename Older>
+  int32_t link(int32_t x, int32_t y, Older older) {
+    if (older(x, y)) std::swap(x, y);
+    nodes[x].parent = y;
+    return x;
+  }
+  // After linking roots x and y into root r: the younger of their oldest nodes under age k >= 1
+  // (it dies here); the elder becomes r's.
+  template <typename Older>
+  int32_t younger(int k, int32_t x, int32_t y, int32_t r, Older older) {
+    const int32_t ox = nodes[x].oldest[k], oy = nodes[y].oldest[k];
+    if (older(ox, oy)) {
+      nodes[r].oldest[k] = ox;
+      return oy;
+    }
+    nodes[r].oldest[k] = oy;
+    return ox;
+  }
+};
+
+// Primal age: smaller (value, index) is older.
+template <typename T>
+struct PrimalOlder {
+  const T* value;
+  bool operator()(int32_t x, int32_t y) const { return value[x] < value[y] || (value[x] == value[y] && x < y); }
+};
+// Dual age: larger (value, index) is older; the exterior (+inf, last index) is the oldest.
+template <typename T>
+struct DualOlder {
+  const T* value;
+  bool operator()(int32_t x, int32_t y) const { return value[x] > value[y] || (value[x] == value[y] && x > y); }
+};
+
+struct Output {
+  int64_t* pairs[2];    // prediction, target: (birth, death) pixel pairs, flat
+  int64_t* matched;     // (prediction pair, target pair) rows
+  int64_t counts[3] = {0, 0, 0};
+
+  void add_pair(int k, int32_t birth, int32_t death) {
+    pairs[k][2 * counts[k]] = birth;
+    pairs[k][2 * counts[k] + 1] = death;
+    ++counts[k];
+  }
+  void add_match(int64_t i, int64_t j) {
+    matched[2 * counts[2]] = i;
+    matched[2 * counts[2] + 1] = j;
+    ++counts[2];
+  }
+};
+
+template <typename T>
+struct Workspace {
+  Graphs graphs;
+  Filtered<T> images[3];  // prediction, target, comparison
+  std::vector<T> comparison;
+  Components components;
+  std::vector<int32_t> key[2];
+};
+
+template <typename T>
+Workspace<T>& workspace() {
+  thread_local Workspace<T> space;
+  return space;
+}
+
+template <typename T>
+void dimension0(Workspace<T>& ws, Output& out) {
+  const int32_t n = ws.graphs.height * ws.graphs.width;
+  Components& uf = ws.components;
+  // pairs of each input, keyed by their birth node
+  for (int k = 0; k < 2; ++k) {
+    const Filtered<T>& im = ws.images[k];
+    std::vector<int32_t>& key = ws.key[k];
+    key.assign(n, -1);
+    uf.reset(n);
+    const PrimalOlder<T> older{im.f};
+    const bool skip = !im.dual_merged.empty();
+    for (size_t i = 0; i < im.edges.size(); ++i) {
+      if (skip && im.dual_merged[i]) continue;
+      const Edge<T>& e = im.edges[i];
+      const int32_t x = uf.find(e.x), y = uf.find(e.y);
+      if (x == y) continue;
+      const int32_t young = uf.link(x, y, older);
+      if (im.f[young] != e.value) {
+        key[young] = static_cast<int32_t>(out.counts[k]);
+        out.add_pair(k, young, e.pixel);
+      }
+    }
+  }
+  // image persistence: Kruskal in the comparison order; components aged by c, f and g
+  const Filtered<T>& comp = ws.images[2];
+  const PrimalOlder<T> older_c{comp.f}, older_f{ws.images[0].f}, older_g{ws.images[1].f};
+  uf.reset(n);
+  const bool skip = !comp.dual_merged.empty();
+  for (size_t i = 0; i < comp.edges.size(); ++i) {
+    if (skip && comp.dual_merged[i]) continue;
+    const Edge<T>& e = comp.edges[i];
+    const int32_t x = uf.find(e.x), y = uf.find(e.y);
+    if (x == y) continue;
+    const int32_t young_c = uf.link(x, y, older_c), r = young_c == x ? y : x;
+    const int32_t young_f = uf.younger(1, x, y, r, older_f);
+    const int32_t young_g = uf.younger(2, x, y, r, older_g);
+    if (comp.f[young_c] != e.value && ws.key[0][young_f] >= 0 && ws.key[1][young_g] >= 0)
+      out.add_match(ws.key[0][young_f], ws.key[1][young_g]);
+  }
+}
+
+template <typename T>
+void dimension1(Workspace<T>& ws, Output& out) {
+  const int32_t nodes = ws.graphs.dual_nodes;
+  Components& uf = ws.components;
+  Filtered<T>& comp = ws.images[2];
+  const DualOlder<T> older_c{comp.dual_value.data()};
+  // pairs of each input, keyed by the node that dies in the comparison-aged components
+  for (int k = 0; k < 2; ++k) {
+    Filtered<T>& im = ws.images[k];
+    std::vector<int32_t>& key = ws.key[k];
+    key.assign(nodes, -1);
+    uf.reset(nodes);
+    const DualOlder<T> older{im.dual_value.data()};
+    const bool mark = !im.dual_merged.empty();
+    for (size_t i = im.dual_edges.size(); i-- > 0;) {
+      const Edge<T>& e = im.dual_edges[i];
+      const int32_t x = uf.find(e.x), y = uf.find(e.y);
+      if (x == y) continue;
+      if (mark) im.dual_merged[i] = 1;
+      const int32_t young = uf.link(x, y, older), r = young == x ? y : x;
+      const int32_t young_c = uf.younger(1, x, y, r, older_c);
+      if (e.value != im.dual_value[young]) {
+        key[young_c] = static_cast<int32_t>(out.counts[k]);
+        out.add_pair(k, e.pixel, im.dual_pixel[young]);
+      }
+    }
+  }
+  uf.reset(nodes);
+  const bool mark = !comp.dual_merged.empty();
+  for (size_t i = comp.dual_edges.size(); i-- > 0;) {
+    const Edge<T>& e = comp.dual_edges[i];
+    const int32_t x = uf.find(e.x), y = uf.find(e.y);
+    if (x == y) continue;
+    if (mark) comp.dual_merged[i] = 1;
+    const int32_t young = uf.link(x, y, older_c);
+    if (e.value != comp.dual_value[young] && ws.key[0][young] >= 0 && ws.key[1][young] >= 0)
+      out.add_match(ws.key[0][young], ws.key[1][young]);
+  }
+}
+
+template <typename T>
+int64_t betti_matching(const T* f, const T* g, int32_t height, int32_t width, int32_t construction,
+                       int64_t** buffers, int64_t* counts) {
+  if (height <= 0 || width <= 0 || (construction != 0 && construction != 1)) return -1;
+  if (static_cast<int64_t>(height) * width * 4 >= std::numeric_limits<int32_t>::max()) return -3;
+  const int32_t n = height * width;
+  for (int32_t p = 0; p < n; ++p)
+    if (!std::isfinite(f[p]) || !std::isfinite(g[p])) return -2;
+  Workspace<T>& ws = workspace<T>();
+  ws.graphs.build(height, width, construction);
+  ws.comparison.resize(n);
+  for (int32_t p = 0; p < n; ++p) ws.comparison[p] = f[p] < g[p] ? f[p] : g[p];
+  ws.images[0].build(f, ws.graphs);
+  ws.images[1].build(g, ws.graphs);
+  ws.images[2].build(ws.comparison.data(), ws.graphs);
+  for (int dim = 1; dim >= 0; --dim) {  // dimension 1 first: it marks the edges dimension 0 skips
+    Output out;
+    out.pairs[0] = buffers[3 * dim];
+    out.pairs[1] = buffers[3 * dim + 1];
+    out.matched = buffers[3 * dim + 2];
+    if (dim == 0)
+      dimension0(ws, out);
+    else
+      dimension1(ws, out);
+    for (int k = 0; k < 3; ++k) counts[3 * dim + k] = out.counts[k];
+  }
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Buffers: for dimension 0 then 1, prediction pairs, target pairs, matches; each holds
+// 2 * (height * width + 1) int64. counts[3 * dim + k] receives their row counts.
+// Returns 0, -1 (bad arguments), -2 (a value is not finite) or -3 (image too large).
+int64_t jaxtopo_betti_matching_f32(const float* f, const float* g, int32_t height, int32_t width,
+                                   int32_t construction, int64_t** buffers, int64_t* counts) {
+  return betti_matching(f, g, height, width, construction, buffers, counts);
+}
+
+int64_t jaxtopo_betti_matching_f64(const double* f, const double* g, int32_t height, int32_t width,
+                                   int32_t construction, int64_t** buffers, int64_t* counts) {
+  return betti_matching(f, g, height, width, construction, buffers, counts);
+}
+
+}  // extern "C"
