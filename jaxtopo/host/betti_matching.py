@@ -19,7 +19,7 @@ import functools
 import numpy as np
 
 from jaxtopo.host import native
-from jaxtopo.host.image_loss import filtration
+from jaxtopo.host.image_loss import TargetDiagramCache, filtration
 from jaxtopo.host.persistence import CONSTRUCTIONS
 
 BACKENDS = ("native", "python")
@@ -70,7 +70,7 @@ def betti_matching(f_pred: np.ndarray, f_target: np.ndarray, *, construction: st
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise ValueError(f"betti_matching: backend must be one of {BACKENDS}, got {backend!r}")
-    dtype = np.float32 if f_pred.dtype == np.float32 else np.float64
+    dtype = _dtype_of(f_pred)
     f_pred = np.ascontiguousarray(f_pred, dtype=dtype)
     f_target = np.ascontiguousarray(f_target, dtype=dtype)
     if backend == "native":
@@ -78,6 +78,11 @@ def betti_matching(f_pred: np.ndarray, f_target: np.ndarray, *, construction: st
     else:
         result = _python_betti_matching(f_pred, f_target, construction)
     return {dim: result[dim] for dim in dims}
+
+
+def _dtype_of(f: np.ndarray):
+    """The engine's precision for f: float32 stays float32, everything else is float64."""
+    return np.float32 if f.dtype == np.float32 else np.float64
 
 
 # --- the graphs (docs/betti-matching.md, "The complexes as two graphs") -------------------------
@@ -305,6 +310,12 @@ class BettiMatchingConfig:
             raise ValueError(f"backend must be one of {BACKENDS} or None, got {self.backend!r}")
 
 
+TARGET_CACHE = TargetDiagramCache(
+    maxsize=256, prepare=lambda g, shape, config: native.BettiMatchingTarget(g, config.construction))
+"""Targets prepared by the native engine, keyed by content (about 24 bytes per pixel each, so at
+most 256 of them: 550 MB at 300x300). ``TARGET_CACHE.maxsize`` can be changed."""
+
+
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: BettiMatchingConfig):
     """(loss value, d loss / d likelihood [H, W]) of one image; NaN value and zero gradient if any
     input is not finite."""
@@ -314,7 +325,12 @@ def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: Bett
         return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
     f = filtration(likelihood, pad=config.pad)
     g = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
-    matchings = betti_matching(f, g, construction=config.construction, dims=config.dims, backend=config.backend)
+    if (config.backend or default_backend()) == "native":  # the target prepared once, cached
+        target_prepared = TARGET_CACHE.get(np.ascontiguousarray(g, dtype=_dtype_of(f)), g.shape, config)
+        matched = target_prepared.match(f)
+        matchings = {dim: matched[dim] for dim in config.dims}
+    else:
+        matchings = betti_matching(f, g, construction=config.construction, dims=config.dims, backend=config.backend)
     value, grad_f = loss_and_grad_of_matching(f, g, matchings, config)
     if config.pad:
         grad_f = grad_f[1:-1, 1:-1]
@@ -324,35 +340,38 @@ def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: Bett
 def loss_and_grad_of_matching(f: np.ndarray, g: np.ndarray, matchings: dict[int, BettiMatching],
                               config: BettiMatchingConfig):
     """BM-Loss of the given matchings and its gradient with respect to f (same shape as f)."""
-    f_flat = f.ravel().astype(np.float64)
-    g_flat = g.ravel().astype(np.float64)
-    grad = np.zeros(f_flat.shape, np.float64)
+    f_flat = f.ravel()
+    g_flat = g.ravel()
     push = config.push_unmatched_to_1_0
     total = 0.0
+    pixels, slopes = [], []  # d loss / d f at pixels (a pixel may appear more than once)
     for m in matchings.values():
-        pb, pd = f_flat[m.pred_pairs[:, 0]], f_flat[m.pred_pairs[:, 1]]
-        tb, td = g_flat[m.target_pairs[:, 0]], g_flat[m.target_pairs[:, 1]]
+        pb, pd = f_flat[m.pred_pairs[:, 0]].astype(np.float64), f_flat[m.pred_pairs[:, 1]].astype(np.float64)
+        tb, td = g_flat[m.target_pairs[:, 0]].astype(np.float64), g_flat[m.target_pairs[:, 1]].astype(np.float64)
         # matched: 2 ((b_p - b_t)^2 + (d_p - d_t)^2) w_m
         i, j = m.matched[:, 0], m.matched[:, 1]
         db, dd = pb[i] - tb[j], pd[i] - td[j]
         w = config.matched_weight
-        total += 2.0 * w * float(np.sum(db * db + dd * dd))
-        np.add.at(grad, m.pred_pairs[i, 0], 4.0 * w * db)
-        np.add.at(grad, m.pred_pairs[i, 1], 4.0 * w * dd)
+        total += 2.0 * w * float(np.dot(db, db) + np.dot(dd, dd))
+        pixels += [m.pred_pairs[i, 0], m.pred_pairs[i, 1]]
+        slopes += [4.0 * w * db, 4.0 * w * dd]
         # unmatched prediction pairs, longer than min_persistence
-        k = m.unmatched_pred()
-        k = k[np.abs(pb[k] - pd[k]) > config.min_persistence]
+        unmatched = np.ones(len(pb), bool)
+        unmatched[i] = False
+        k = np.flatnonzero(unmatched & (np.abs(pb - pd) > config.min_persistence))
         b, d, w = pb[k], pd[k], config.unmatched_weight
         if push:  # 2 ((b - 1)^2 + d^2) w_u: towards (1, 0), i.e. likelihood 0 at birth, 1 at death
-            total += 2.0 * w * float(np.sum((b - 1.0) ** 2 + d * d))
-            np.add.at(grad, m.pred_pairs[k, 0], 4.0 * w * (b - 1.0))
-            np.add.at(grad, m.pred_pairs[k, 1], 4.0 * w * d)
+            total += 2.0 * w * float(np.dot(b - 1.0, b - 1.0) + np.dot(d, d))
+            slopes += [4.0 * w * (b - 1.0), 4.0 * w * d]
         else:  # (b - d)^2 w_u: towards the diagonal
-            total += w * float(np.sum((b - d) ** 2))
-            np.add.at(grad, m.pred_pairs[k, 0], 2.0 * w * (b - d))
-            np.add.at(grad, m.pred_pairs[k, 1], -2.0 * w * (b - d))
+            total += w * float(np.dot(b - d, b - d))
+            slopes += [2.0 * w * (b - d), -2.0 * w * (b - d)]
+        pixels += [m.pred_pairs[k, 0], m.pred_pairs[k, 1]]
         # unmatched target pairs: a constant
-        k = m.unmatched_target()
-        b, d = tb[k], td[k]
-        total += float(np.sum(2.0 * ((b - 1.0) ** 2 + d * d))) if push else float(np.sum((b - d) ** 2))
+        unmatched = np.ones(len(tb), bool)
+        unmatched[j] = False
+        b, d = tb[unmatched], td[unmatched]
+        total += 2.0 * float(np.dot(b - 1.0, b - 1.0) + np.dot(d, d)) if push else float(np.dot(b - d, b - d))
+    grad = np.bincount(np.concatenate(pixels), np.concatenate(slopes), minlength=f_flat.size) if pixels else \
+        np.zeros(f_flat.size)
     return total, grad.reshape(f.shape)

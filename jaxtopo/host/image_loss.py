@@ -102,10 +102,15 @@ def _prepare(f: np.ndarray, image_shape: tuple[int, int], config: TopoLossConfig
 
 
 class TargetDiagramCache:
-    """LRU cache of target diagrams keyed by the target's bytes: a fixed target costs one hash."""
+    """LRU cache of target diagrams keyed by the target's bytes: a fixed target costs one hash.
 
-    def __init__(self, maxsize: int = 16384):
+    ``prepare(f, image_shape, config)`` makes an entry (default: the persistence diagrams of the
+    other topological losses); the key holds the options of ``config`` that entries depend on.
+    """
+
+    def __init__(self, maxsize: int = 16384, prepare=None):
         self.maxsize = maxsize
+        self._prepare = prepare or _prepare
         self._entries: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -120,7 +125,7 @@ class TargetDiagramCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return self._entries[key]
-        prepared = _prepare(f, image_shape, config)
+        prepared = self._prepare(f, image_shape, config)
         with self._lock:
             self.misses += 1
             self._entries[key] = prepared

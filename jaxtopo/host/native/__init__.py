@@ -52,11 +52,20 @@ def _load():
         fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS"), ctypes.c_int32, ctypes.c_int32,
                        ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, f64p, f64p, i64p,
                        ctypes.c_int32, ctypes.c_int32, ctypes.c_double, f64p, ctypes.POINTER(ctypes.c_double)]
-    for name, real in (("jaxtopo_betti_matching_f32", np.float32), ("jaxtopo_betti_matching_f64", np.float64)):
-        fn = getattr(lib, name)
+    for suffix, real in (("_f32", np.float32), ("_f64", np.float64)):
+        array = np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS")
+        fn = getattr(lib, "jaxtopo_bm_prepare" + suffix)
+        fn.restype = ctypes.c_void_p
+        fn.argtypes = [array, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, i64p]
+        fn = getattr(lib, "jaxtopo_bm_free" + suffix)
+        fn.restype = None
+        fn.argtypes = [ctypes.c_void_p]
+        fn = getattr(lib, "jaxtopo_bm_target_pairs" + suffix)
         fn.restype = ctypes.c_int64
-        fn.argtypes = [np.ctypeslib.ndpointer(real, flags="C_CONTIGUOUS")] * 2 + [
-            ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), i64p]
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int32, i64p]
+        fn = getattr(lib, "jaxtopo_bm_match" + suffix)
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [array, ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), i64p]
     _LIBRARY = lib
     return lib
 
@@ -149,27 +158,67 @@ def image_loss(f, image_shape, construction: str, dims, target_points, target_xy
     return value.value, grad
 
 
-def betti_matching(f: np.ndarray, g: np.ndarray, construction: str):
-    """{dim: BettiMatching} of two filtrations of one shape and dtype (see jaxtopo.host.betti_matching)."""
-    from jaxtopo.host.betti_matching import BettiMatching
+class BettiMatchingTarget:
+    """A target filtration prepared once for Betti matching against any number of predictions.
 
-    f, fn = _for_dtype(f, "jaxtopo_betti_matching")
-    g = np.ascontiguousarray(g, dtype=f.dtype)
-    height, width = f.shape
-    capacity = height * width + 1
-    buffers = [np.empty((capacity, 2), np.int64) for _ in range(6)]
-    pointers = (ctypes.POINTER(ctypes.c_int64) * 6)(
-        *(b.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)) for b in buffers))
-    counts = np.zeros(6, np.int64)
-    status = fn(f, g, height, width, 0 if construction == "T" else 1, pointers, counts)
+    Holds the target's pairs, the pair born at each pixel and its dual sweep (see
+    jaxtopo/host/native/betti_matching.cpp); about 24 bytes per pixel. Frees itself.
+    """
+
+    def __init__(self, g: np.ndarray, construction: str):
+        g, _ = _for_dtype(g, "jaxtopo_bm_prepare")
+        self.dtype, self.shape, self.construction = g.dtype, g.shape, construction
+        self._suffix = "_f32" if g.dtype == np.float32 else "_f64"
+        lib = _library()
+        status = np.zeros(1, np.int64)
+        self._handle = getattr(lib, "jaxtopo_bm_prepare" + self._suffix)(
+            g, g.shape[0], g.shape[1], 0 if construction == "T" else 1, status)
+        _check_bm_status(int(status[0]), g.shape)
+        self._free = getattr(lib, "jaxtopo_bm_free" + self._suffix)
+        self.pairs = {}
+        for dim in (0, 1):
+            out = np.empty((g.size + 1, 2), np.int64)
+            count = getattr(lib, "jaxtopo_bm_target_pairs" + self._suffix)(self._handle, dim, out)
+            self.pairs[dim] = out[:count].copy()
+            self.pairs[dim].setflags(write=False)  # shared by every match against this target
+        self.nbytes = int(g.size * 24)
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self._free(self._handle)
+            self._handle = None
+
+    def match(self, f: np.ndarray):
+        """{dim: BettiMatching} of the prediction filtration f (same shape) against this target."""
+        from jaxtopo.host.betti_matching import BettiMatching
+
+        f = np.ascontiguousarray(f, dtype=self.dtype)
+        if f.shape != self.shape:
+            raise ValueError(f"betti_matching: prediction shape {f.shape} differs from the target's {self.shape}")
+        capacity = f.size + 1
+        buffers = [np.empty((capacity, 2), np.int64) for _ in range(4)]
+        pointers = (ctypes.POINTER(ctypes.c_int64) * 4)(
+            *(b.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)) for b in buffers))
+        counts = np.zeros(4, np.int64)
+        status = getattr(_library(), "jaxtopo_bm_match" + self._suffix)(f, self._handle, pointers, counts)
+        _check_bm_status(int(status), f.shape)
+        # copies, so the results do not keep the full-size buffers alive
+        return {dim: BettiMatching(buffers[2 * dim][: counts[2 * dim]].copy(), self.pairs[dim],
+                                   buffers[2 * dim + 1][: counts[2 * dim + 1]].copy()) for dim in (0, 1)}
+
+
+def _check_bm_status(status: int, shape) -> None:
     if status == -2:
         raise ValueError("betti_matching: the images must be finite")
     if status == -3:
-        raise ValueError(f"betti_matching: image of shape {f.shape} is too large for the native engine")
+        raise ValueError(f"betti_matching: image of shape {shape} is too large for the native engine")
     if status != 0:
-        raise RuntimeError(f"jaxtopo native Betti matching failed with status {status} on shape {f.shape}")
-    # copies, so the results do not keep the full-size buffers alive
-    return {dim: BettiMatching(*(buffers[3 * dim + k][: counts[3 * dim + k]].copy() for k in range(3))) for dim in (0, 1)}
+        raise RuntimeError(f"jaxtopo native Betti matching failed with status {status} on shape {shape}")
+
+
+def betti_matching(f: np.ndarray, g: np.ndarray, construction: str):
+    """{dim: BettiMatching} of two filtrations of one shape (see jaxtopo.host.betti_matching)."""
+    return BettiMatchingTarget(g, construction).match(f)
 
 
 def _as_points(a) -> np.ndarray:

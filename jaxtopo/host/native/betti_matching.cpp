@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -292,30 +293,31 @@ struct DualOlder {
   bool operator()(int32_t x, int32_t y) const { return value[x] > value[y] || (value[x] == value[y] && x > y); }
 };
 
-struct Output {
-  int64_t* pairs[2];    // prediction, target: (birth, death) pixel pairs, flat
-  int64_t* matched;     // (prediction pair, target pair) rows
-  int64_t counts[3] = {0, 0, 0};
-
-  void add_pair(int k, int32_t birth, int32_t death) {
-    pairs[k][2 * counts[k]] = birth;
-    pairs[k][2 * counts[k] + 1] = death;
-    ++counts[k];
-  }
-  void add_match(int64_t i, int64_t j) {
-    matched[2 * counts[2]] = i;
-    matched[2 * counts[2] + 1] = j;
-    ++counts[2];
-  }
+// What a call needs of the target, computed once per target (jaxtopo caches it by content):
+// its values, its pairs, the pair born at each pixel (dimension 0), and its dual Kruskal sweep as
+// a list of merges, which a call replays to age the merged components by the comparison image
+// (the partition does not depend on the prediction, only which node of a component is oldest).
+template <typename T>
+struct PreparedTarget {
+  struct Merge {
+    int32_t x, y;    // the two roots that merged
+    int32_t young;   // the one that went below the other
+    int32_t pair;    // index of the target's dimension-1 pair born there, or -1
+  };
+  int32_t height = 0, width = 0, construction = 0;
+  std::vector<T> values;
+  std::vector<int64_t> pairs[2];  // (birth, death) pixels, flat, per dimension
+  std::vector<int32_t> born0;     // per pixel: the dimension-0 pair born there, or -1
+  std::vector<Merge> dual_merges;
 };
 
 template <typename T>
 struct Workspace {
   Graphs graphs;
-  Filtered<T> images[3];  // prediction, target, comparison
-  std::vector<T> comparison;
+  Filtered<T> image, comparison;
+  std::vector<T> comparison_values;
   Components components;
-  std::vector<int32_t> key[2];
+  std::vector<int32_t> key_pred, key_target, oldest_c;
 };
 
 template <typename T>
@@ -324,132 +326,218 @@ Workspace<T>& workspace() {
   return space;
 }
 
-template <typename T>
-void dimension0(Workspace<T>& ws, Output& out) {
-  const int32_t n = ws.graphs.height * ws.graphs.width;
-  Components& uf = ws.components;
-  // pairs of each input, keyed by their birth node
-  for (int k = 0; k < 2; ++k) {
-    const Filtered<T>& im = ws.images[k];
-    std::vector<int32_t>& key = ws.key[k];
-    key.assign(n, -1);
-    uf.reset(n);
-    const PrimalOlder<T> older{im.f};
-    const bool skip = !im.dual_merged.empty();
-    for (size_t i = 0; i < im.edges.size(); ++i) {
-      if (skip && im.dual_merged[i]) continue;
-      const Edge<T>& e = im.edges[i];
-      const int32_t x = uf.find(e.x), y = uf.find(e.y);
-      if (x == y) continue;
-      const int32_t young = uf.link(x, y, older);
-      if (im.f[young] != e.value) {
-        key[young] = static_cast<int32_t>(out.counts[k]);
-        out.add_pair(k, young, e.pixel);
-      }
-    }
-  }
-  // image persistence: Kruskal in the comparison order; components aged by c, f and g
-  const Filtered<T>& comp = ws.images[2];
-  const PrimalOlder<T> older_c{comp.f}, older_f{ws.images[0].f}, older_g{ws.images[1].f};
-  uf.reset(n);
-  const bool skip = !comp.dual_merged.empty();
-  for (size_t i = 0; i < comp.edges.size(); ++i) {
-    if (skip && comp.dual_merged[i]) continue;
-    const Edge<T>& e = comp.edges[i];
-    const int32_t x = uf.find(e.x), y = uf.find(e.y);
-    if (x == y) continue;
-    const int32_t young_c = uf.link(x, y, older_c), r = young_c == x ? y : x;
-    const int32_t young_f = uf.younger(1, x, y, r, older_f);
-    const int32_t young_g = uf.younger(2, x, y, r, older_g);
-    if (comp.f[young_c] != e.value && ws.key[0][young_f] >= 0 && ws.key[1][young_g] >= 0)
-      out.add_match(ws.key[0][young_f], ws.key[1][young_g]);
-  }
-}
-
-template <typename T>
-void dimension1(Workspace<T>& ws, Output& out) {
-  const int32_t nodes = ws.graphs.dual_nodes;
-  Components& uf = ws.components;
-  Filtered<T>& comp = ws.images[2];
-  const DualOlder<T> older_c{comp.dual_value.data()};
-  // pairs of each input, keyed by the node that dies in the comparison-aged components
-  for (int k = 0; k < 2; ++k) {
-    Filtered<T>& im = ws.images[k];
-    std::vector<int32_t>& key = ws.key[k];
-    key.assign(nodes, -1);
-    uf.reset(nodes);
-    const DualOlder<T> older{im.dual_value.data()};
-    const bool mark = !im.dual_merged.empty();
-    for (size_t i = im.dual_edges.size(); i-- > 0;) {
-      const Edge<T>& e = im.dual_edges[i];
-      const int32_t x = uf.find(e.x), y = uf.find(e.y);
-      if (x == y) continue;
-      if (mark) im.dual_merged[i] = 1;
-      const int32_t young = uf.link(x, y, older), r = young == x ? y : x;
-      const int32_t young_c = uf.younger(1, x, y, r, older_c);
-      if (e.value != im.dual_value[young]) {
-        key[young_c] = static_cast<int32_t>(out.counts[k]);
-        out.add_pair(k, e.pixel, im.dual_pixel[young]);
-      }
-    }
-  }
+// Dimension 1 of one input: its dual Kruskal sweep (marking, on V, the edges dimension 0 skips).
+// `on_merge(e, x, y, young)` sees every merge.
+template <typename T, typename OnMerge>
+void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, OnMerge on_merge) {
   uf.reset(nodes);
-  const bool mark = !comp.dual_merged.empty();
-  for (size_t i = comp.dual_edges.size(); i-- > 0;) {
-    const Edge<T>& e = comp.dual_edges[i];
+  const DualOlder<T> older{im.dual_value.data()};
+  const bool mark = !im.dual_merged.empty();
+  int32_t merges_left = nodes - 1;  // the dual graph is connected through the exterior
+  for (size_t i = im.dual_edges.size(); i-- > 0 && merges_left > 0;) {
+    const Edge<T>& e = im.dual_edges[i];
     const int32_t x = uf.find(e.x), y = uf.find(e.y);
     if (x == y) continue;
-    if (mark) comp.dual_merged[i] = 1;
-    const int32_t young = uf.link(x, y, older_c);
-    if (e.value != comp.dual_value[young] && ws.key[0][young] >= 0 && ws.key[1][young] >= 0)
-      out.add_match(ws.key[0][young], ws.key[1][young]);
+    --merges_left;
+    if (mark) im.dual_merged[i] = 1;
+    on_merge(e, x, y, uf.link(x, y, older));
+  }
+}
+
+// Dimension 0 of one input: its primal Kruskal sweep, skipping (V) the edges that merged in the
+// dual. `on_merge(e, x, y, young)` sees every merge.
+template <typename T, typename OnMerge>
+void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, OnMerge on_merge) {
+  uf.reset(n);
+  const PrimalOlder<T> older{im.f};
+  const bool skip = !im.dual_merged.empty();
+  int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
+  for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
+    if (skip && im.dual_merged[i]) continue;
+    const Edge<T>& e = im.edges[i];
+    const int32_t x = uf.find(e.x), y = uf.find(e.y);
+    if (x == y) continue;
+    --merges_left;
+    on_merge(e, x, y, uf.link(x, y, older));
   }
 }
 
 template <typename T>
-int64_t betti_matching(const T* f, const T* g, int32_t height, int32_t width, int32_t construction,
-                       int64_t** buffers, int64_t* counts) {
-  if (height <= 0 || width <= 0 || (construction != 0 && construction != 1)) return -1;
-  if (static_cast<int64_t>(height) * width * 4 >= std::numeric_limits<int32_t>::max()) return -3;
-  const int32_t n = height * width;
-  for (int32_t p = 0; p < n; ++p)
-    if (!std::isfinite(f[p]) || !std::isfinite(g[p])) return -2;
+void prepare_target(const T* g, int32_t height, int32_t width, int32_t construction, PreparedTarget<T>& out) {
   Workspace<T>& ws = workspace<T>();
   ws.graphs.build(height, width, construction);
-  ws.comparison.resize(n);
-  for (int32_t p = 0; p < n; ++p) ws.comparison[p] = f[p] < g[p] ? f[p] : g[p];
-  ws.images[0].build(f, ws.graphs);
-  ws.images[1].build(g, ws.graphs);
-  ws.images[2].build(ws.comparison.data(), ws.graphs);
+  const int32_t n = height * width, nodes = ws.graphs.dual_nodes;
+  out.height = height, out.width = width, out.construction = construction;
+  out.values.assign(g, g + n);
+  Filtered<T>& im = ws.image;
+  im.build(out.values.data(), ws.graphs);
+  out.dual_merges.clear();
+  out.pairs[1].clear();
+  dual_sweep(im, ws.components, nodes, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+    int32_t pair = -1;
+    if (e.value != im.dual_value[young]) {
+      pair = static_cast<int32_t>(out.pairs[1].size() / 2);
+      out.pairs[1].push_back(e.pixel);
+      out.pairs[1].push_back(im.dual_pixel[young]);
+    }
+    out.dual_merges.push_back({x, y, young, pair});
+  });
+  out.born0.assign(n, -1);
+  out.pairs[0].clear();
+  primal_sweep(im, ws.components, n, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+    if (im.f[young] != e.value) {
+      out.born0[young] = static_cast<int32_t>(out.pairs[0].size() / 2);
+      out.pairs[0].push_back(young);
+      out.pairs[0].push_back(e.pixel);
+    }
+  });
+}
+
+struct Output {
+  int64_t* pred;     // (birth, death) pixel pairs of the prediction, flat
+  int64_t* matched;  // (prediction pair, target pair) rows
+  int64_t pred_count = 0, matched_count = 0;
+
+  int32_t add_pair(int32_t birth, int32_t death) {
+    pred[2 * pred_count] = birth;
+    pred[2 * pred_count + 1] = death;
+    return static_cast<int32_t>(pred_count++);
+  }
+  void add_match(int64_t i, int64_t j) {
+    matched[2 * matched_count] = i;
+    matched[2 * matched_count + 1] = j;
+    ++matched_count;
+  }
+};
+
+template <typename T>
+void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) {
+  const int32_t nodes = ws.graphs.dual_nodes;
+  Components& uf = ws.components;
+  Filtered<T>& im = ws.image;
+  Filtered<T>& comp = ws.comparison;
+  const DualOlder<T> older_c{comp.dual_value.data()};
+  // the prediction's pairs, keyed by the node that dies in the comparison-aged components
+  ws.key_pred.assign(nodes, -1);
+  dual_sweep(im, uf, nodes, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+    const int32_t young_c = uf.younger(1, x, y, young == x ? y : x, older_c);
+    if (e.value != im.dual_value[young]) ws.key_pred[young_c] = out.add_pair(e.pixel, im.dual_pixel[young]);
+  });
+  // the target's: its merges replayed with comparison ages
+  std::vector<int32_t>& oldest = ws.oldest_c;
+  oldest.resize(nodes);
+  for (int32_t i = 0; i < nodes; ++i) oldest[i] = i;
+  ws.key_target.assign(nodes, -1);
+  for (const auto& m : target.dual_merges) {
+    const int32_t root = m.young == m.x ? m.y : m.x, ox = oldest[m.x], oy = oldest[m.y];
+    const bool x_older = older_c(ox, oy);
+    oldest[root] = x_older ? ox : oy;
+    if (m.pair >= 0) ws.key_target[x_older ? oy : ox] = m.pair;
+  }
+  // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node
+  dual_sweep(comp, uf, nodes, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+    if (e.value != comp.dual_value[young] && ws.key_pred[young] >= 0 && ws.key_target[young] >= 0)
+      out.add_match(ws.key_pred[young], ws.key_target[young]);
+  });
+}
+
+template <typename T>
+void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) {
+  const int32_t n = ws.graphs.height * ws.graphs.width;
+  Components& uf = ws.components;
+  const Filtered<T>& im = ws.image;
+  ws.key_pred.assign(n, -1);
+  primal_sweep(im, uf, n, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+    if (im.f[young] != e.value) ws.key_pred[young] = out.add_pair(young, e.pixel);
+  });
+  // image persistence: Kruskal in the comparison order; components aged by c, f and g
+  const Filtered<T>& comp = ws.comparison;
+  const PrimalOlder<T> older_f{im.f}, older_g{target.values.data()};
+  primal_sweep(comp, uf, n, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young_c) {
+    const int32_t r = young_c == x ? y : x;
+    const int32_t young_f = uf.younger(1, x, y, r, older_f);
+    const int32_t young_g = uf.younger(2, x, y, r, older_g);
+    if (comp.f[young_c] != e.value && ws.key_pred[young_f] >= 0 && target.born0[young_g] >= 0)
+      out.add_match(ws.key_pred[young_f], target.born0[young_g]);
+  });
+}
+
+// Buffers: prediction pairs and matches of dimension 0, then of dimension 1, each 2 * (H * W + 1)
+// int64; counts receives their row counts in the same order.
+template <typename T>
+int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** buffers, int64_t* counts) {
+  const int32_t n = target.height * target.width;
+  for (int32_t p = 0; p < n; ++p)
+    if (!std::isfinite(f[p])) return -2;
+  Workspace<T>& ws = workspace<T>();
+  ws.graphs.build(target.height, target.width, target.construction);
+  ws.comparison_values.resize(n);
+  const T* g = target.values.data();
+  for (int32_t p = 0; p < n; ++p) ws.comparison_values[p] = f[p] < g[p] ? f[p] : g[p];
+  ws.image.build(f, ws.graphs);
+  ws.comparison.build(ws.comparison_values.data(), ws.graphs);
   for (int dim = 1; dim >= 0; --dim) {  // dimension 1 first: it marks the edges dimension 0 skips
     Output out;
-    out.pairs[0] = buffers[3 * dim];
-    out.pairs[1] = buffers[3 * dim + 1];
-    out.matched = buffers[3 * dim + 2];
-    if (dim == 0)
-      dimension0(ws, out);
+    out.pred = buffers[2 * dim];
+    out.matched = buffers[2 * dim + 1];
+    if (dim == 1)
+      dimension1(ws, target, out);
     else
-      dimension1(ws, out);
-    for (int k = 0; k < 3; ++k) counts[3 * dim + k] = out.counts[k];
+      dimension0(ws, target, out);
+    counts[2 * dim] = out.pred_count;
+    counts[2 * dim + 1] = out.matched_count;
   }
   return 0;
+}
+
+template <typename T>
+void* prepare(const T* g, int32_t height, int32_t width, int32_t construction, int64_t* status) {
+  *status = -1;
+  if (height <= 0 || width <= 0 || (construction != 0 && construction != 1)) return nullptr;
+  *status = -3;
+  if (static_cast<int64_t>(height) * width * 4 >= std::numeric_limits<int32_t>::max()) return nullptr;
+  *status = -2;
+  for (int64_t p = 0; p < int64_t(height) * width; ++p)
+    if (!std::isfinite(g[p])) return nullptr;
+  auto* target = new PreparedTarget<T>();
+  prepare_target(g, height, width, construction, *target);
+  *status = 0;
+  return target;
 }
 
 }  // namespace
 
 extern "C" {
 
-// Buffers: for dimension 0 then 1, prediction pairs, target pairs, matches; each holds
-// 2 * (height * width + 1) int64. counts[3 * dim + k] receives their row counts.
-// Returns 0, -1 (bad arguments), -2 (a value is not finite) or -3 (image too large).
-int64_t jaxtopo_betti_matching_f32(const float* f, const float* g, int32_t height, int32_t width,
-                                   int32_t construction, int64_t** buffers, int64_t* counts) {
-  return betti_matching(f, g, height, width, construction, buffers, counts);
+// A prepared target (jaxtopo_bm_prepare_*), used by any number of jaxtopo_bm_match_* calls with
+// predictions of its shape and dtype, then freed with jaxtopo_bm_free_*. Status: 0, -1 (bad
+// arguments), -2 (a value is not finite) or -3 (image too large).
+void* jaxtopo_bm_prepare_f32(const float* g, int32_t height, int32_t width, int32_t construction, int64_t* status) {
+  return prepare(g, height, width, construction, status);
+}
+void* jaxtopo_bm_prepare_f64(const double* g, int32_t height, int32_t width, int32_t construction, int64_t* status) {
+  return prepare(g, height, width, construction, status);
+}
+void jaxtopo_bm_free_f32(void* target) { delete static_cast<PreparedTarget<float>*>(target); }
+void jaxtopo_bm_free_f64(void* target) { delete static_cast<PreparedTarget<double>*>(target); }
+
+// The target's pairs of dimension `dim` (copied into `pairs`, 2 * count int64); returns count.
+int64_t jaxtopo_bm_target_pairs_f32(const void* target, int32_t dim, int64_t* pairs) {
+  const auto& t = *static_cast<const PreparedTarget<float>*>(target);
+  std::copy(t.pairs[dim].begin(), t.pairs[dim].end(), pairs);
+  return static_cast<int64_t>(t.pairs[dim].size() / 2);
+}
+int64_t jaxtopo_bm_target_pairs_f64(const void* target, int32_t dim, int64_t* pairs) {
+  const auto& t = *static_cast<const PreparedTarget<double>*>(target);
+  std::copy(t.pairs[dim].begin(), t.pairs[dim].end(), pairs);
+  return static_cast<int64_t>(t.pairs[dim].size() / 2);
 }
 
-int64_t jaxtopo_betti_matching_f64(const double* f, const double* g, int32_t height, int32_t width,
-                                   int32_t construction, int64_t** buffers, int64_t* counts) {
-  return betti_matching(f, g, height, width, construction, buffers, counts);
+int64_t jaxtopo_bm_match_f32(const float* f, const void* target, int64_t** buffers, int64_t* counts) {
+  return match_prepared(f, *static_cast<const PreparedTarget<float>*>(target), buffers, counts);
+}
+int64_t jaxtopo_bm_match_f64(const double* f, const void* target, int64_t** buffers, int64_t* counts) {
+  return match_prepared(f, *static_cast<const PreparedTarget<double>*>(target), buffers, counts);
 }
 
 }  // extern "C"
