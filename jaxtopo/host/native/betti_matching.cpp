@@ -241,21 +241,20 @@ struct Filtered {
 // Union-find (path halving) whose roots are their component's oldest node under a first age and
 // which remembers the oldest node under up to two more ages: the union-finds of image persistence
 // share one partition and differ only in which node of a component is its oldest, so one
-// structure serves them all. A node's fields sit together, so a visit touches one cache line.
+// structure serves them all. `parent` is all that finds touch: kept alone, 4 bytes a node, it
+// stays in L2 cache up to about 300x300 images (the sweeps wait on memory, not on arithmetic).
 struct Components {
-  struct Node {
-    int32_t parent, oldest[3];  // oldest[0] unused: a root is its own oldest under the first age
-  };
-  std::vector<Node> nodes;
+  std::vector<int32_t> parent, oldest[3];  // oldest[0] unused: a root is its own oldest
 
   void reset(int32_t n) {
-    nodes.resize(n);
-    for (int32_t i = 0; i < n; ++i) nodes[i] = {i, {i, i, i}};
+    parent.resize(n);
+    for (int32_t i = 0; i < n; ++i) parent[i] = i;
+    oldest[1] = oldest[2] = parent;
   }
   int32_t find(int32_t x) {
-    while (nodes[x].parent != x) {
-      nodes[x].parent = nodes[nodes[x].parent].parent;
-      x = nodes[x].parent;
+    while (parent[x] != x) {
+      parent[x] = parent[parent[x]];
+      x = parent[x];
     }
     return x;
   }
@@ -263,19 +262,19 @@ struct Components {
   template <typename Older>
   int32_t link(int32_t x, int32_t y, Older older) {
     if (older(x, y)) std::swap(x, y);
-    nodes[x].parent = y;
+    parent[x] = y;
     return x;
   }
   // After linking roots x and y into root r: the younger of their oldest nodes under age k >= 1
   // (it dies here); the elder becomes r's.
   template <typename Older>
   int32_t younger(int k, int32_t x, int32_t y, int32_t r, Older older) {
-    const int32_t ox = nodes[x].oldest[k], oy = nodes[y].oldest[k];
+    const int32_t ox = oldest[k][x], oy = oldest[k][y];
     if (older(ox, oy)) {
-      nodes[r].oldest[k] = ox;
+      oldest[k][r] = ox;
       return oy;
     }
-    nodes[r].oldest[k] = oy;
+    oldest[k][r] = oy;
     return ox;
   }
 };
