@@ -325,13 +325,15 @@ def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: Bett
         return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
     f = filtration(likelihood, pad=config.pad)
     g = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
-    if (config.backend or default_backend()) == "native":  # the target prepared once, cached
+    if (config.backend or default_backend()) == "native":  # one call; the target prepared once, cached
         target_prepared = TARGET_CACHE.get(np.ascontiguousarray(g, dtype=_dtype_of(f)), g.shape, config)
-        matched = target_prepared.match(f)
-        matchings = {dim: matched[dim] for dim in config.dims}
+        value, grad_f = target_prepared.loss_and_grad(
+            f, dims=config.dims, push_unmatched_to_1_0=config.push_unmatched_to_1_0,
+            matched_weight=config.matched_weight, unmatched_weight=config.unmatched_weight,
+            min_persistence=config.min_persistence)
     else:
         matchings = betti_matching(f, g, construction=config.construction, dims=config.dims, backend=config.backend)
-    value, grad_f = loss_and_grad_of_matching(f, g, matchings, config)
+        value, grad_f = loss_and_grad_of_matching(f, g, matchings, config)
     if config.pad:
         grad_f = grad_f[1:-1, 1:-1]
     return value, -grad_f  # f = 1 - L

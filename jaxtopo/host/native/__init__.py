@@ -63,6 +63,10 @@ def _load():
         fn = getattr(lib, "jaxtopo_bm_target_pairs" + suffix)
         fn.restype = ctypes.c_int64
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int32, i64p]
+        fn = getattr(lib, "jaxtopo_bm_loss" + suffix)
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [array, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_double, ctypes.c_double,
+                       ctypes.c_double, f64p, ctypes.POINTER(ctypes.c_double)]
         fn = getattr(lib, "jaxtopo_bm_match" + suffix)
         fn.restype = ctypes.c_int64
         fn.argtypes = [array, ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)), i64p]
@@ -205,6 +209,24 @@ class BettiMatchingTarget:
         # copies, so the results do not keep the full-size buffers alive
         return {dim: BettiMatching(buffers[2 * dim][: counts[2 * dim]].copy(), self.pairs[dim],
                                    buffers[2 * dim + 1][: counts[2 * dim + 1]].copy()) for dim in (0, 1)}
+
+
+    def loss_and_grad(self, f: np.ndarray, *, dims, push_unmatched_to_1_0: bool, matched_weight: float,
+                      unmatched_weight: float, min_persistence: float):
+        """(BM-Loss, d loss / d f) of the prediction filtration f against this target, in one call.
+
+        The same as `jaxtopo.host.betti_matching.loss_and_grad_of_matching` on `match(f)`.
+        """
+        f = np.ascontiguousarray(f, dtype=self.dtype)
+        if f.shape != self.shape:
+            raise ValueError(f"betti_matching: prediction shape {f.shape} differs from the target's {self.shape}")
+        grad = np.empty(f.shape, np.float64)
+        value = ctypes.c_double()
+        status = getattr(_library(), "jaxtopo_bm_loss" + self._suffix)(
+            f, self._handle, sum(1 << d for d in dims), int(push_unmatched_to_1_0), matched_weight, unmatched_weight,
+            min_persistence, grad, ctypes.byref(value))
+        _check_bm_status(int(status), f.shape)
+        return value.value, grad
 
 
 def _check_bm_status(status: int, shape) -> None:

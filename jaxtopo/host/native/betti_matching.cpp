@@ -489,6 +489,80 @@ int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** bu
   return 0;
 }
 
+// BM-Loss of f against a prepared target and its gradient d loss / d f (docs/betti-matching.md,
+// "Loss and metric"), the numpy formula of jaxtopo.host.betti_matching.loss_and_grad_of_matching.
+struct LossOptions {
+  int32_t dims_mask;  // bit d: include dimension d
+  int32_t push_unmatched_to_1_0;
+  double matched_weight, unmatched_weight, min_persistence;
+};
+
+template <typename T>
+struct LossBuffers {
+  std::vector<int64_t> store[4];
+  std::vector<uint8_t> matched_pred, matched_target;
+};
+
+template <typename T>
+int64_t loss_prepared(const T* f, const PreparedTarget<T>& target, const LossOptions& options, double* grad,
+                      double* value) {
+  thread_local LossBuffers<T> lb;
+  const int64_t n = int64_t(target.height) * target.width;
+  int64_t* buffers[4];
+  for (int k = 0; k < 4; ++k) {
+    lb.store[k].resize(2 * (n + 1));
+    buffers[k] = lb.store[k].data();
+  }
+  int64_t counts[4];
+  const int64_t status = match_prepared(f, target, buffers, counts);
+  if (status != 0) return status;
+  std::fill(grad, grad + n, 0.0);
+  const T* g = target.values.data();
+  const bool push = options.push_unmatched_to_1_0 != 0;
+  double total = 0.0;
+  for (int dim = 0; dim < 2; ++dim) {
+    if (!(options.dims_mask & (1 << dim))) continue;
+    const int64_t* pred = buffers[2 * dim];
+    const int64_t* matched = buffers[2 * dim + 1];
+    const std::vector<int64_t>& tpairs = target.pairs[dim];
+    const int64_t n_pred = counts[2 * dim], n_matched = counts[2 * dim + 1];
+    const int64_t n_target = static_cast<int64_t>(tpairs.size() / 2);
+    lb.matched_pred.assign(n_pred, 0);
+    lb.matched_target.assign(n_target, 0);
+    const double wm = options.matched_weight, wu = options.unmatched_weight;
+    for (int64_t r = 0; r < n_matched; ++r) {  // 2 ((b_p - b_t)^2 + (d_p - d_t)^2) w_m
+      const int64_t i = matched[2 * r], j = matched[2 * r + 1];
+      lb.matched_pred[i] = lb.matched_target[j] = 1;
+      const double db = double(f[pred[2 * i]]) - double(g[tpairs[2 * j]]);
+      const double dd = double(f[pred[2 * i + 1]]) - double(g[tpairs[2 * j + 1]]);
+      total += 2.0 * wm * (db * db + dd * dd);
+      grad[pred[2 * i]] += 4.0 * wm * db;
+      grad[pred[2 * i + 1]] += 4.0 * wm * dd;
+    }
+    for (int64_t i = 0; i < n_pred; ++i) {  // unmatched prediction pairs longer than min_persistence
+      if (lb.matched_pred[i]) continue;
+      const double b = f[pred[2 * i]], d = f[pred[2 * i + 1]];
+      if (!(std::fabs(b - d) > options.min_persistence)) continue;
+      if (push) {  // 2 ((b - 1)^2 + d^2) w_u
+        total += 2.0 * wu * ((b - 1.0) * (b - 1.0) + d * d);
+        grad[pred[2 * i]] += 4.0 * wu * (b - 1.0);
+        grad[pred[2 * i + 1]] += 4.0 * wu * d;
+      } else {  // (b - d)^2 w_u
+        total += wu * (b - d) * (b - d);
+        grad[pred[2 * i]] += 2.0 * wu * (b - d);
+        grad[pred[2 * i + 1]] -= 2.0 * wu * (b - d);
+      }
+    }
+    for (int64_t j = 0; j < n_target; ++j) {  // unmatched target pairs: a constant
+      if (lb.matched_target[j]) continue;
+      const double b = g[tpairs[2 * j]], d = g[tpairs[2 * j + 1]];
+      total += push ? 2.0 * ((b - 1.0) * (b - 1.0) + d * d) : (b - d) * (b - d);
+    }
+  }
+  *value = total;
+  return 0;
+}
+
 template <typename T>
 void* prepare(const T* g, int32_t height, int32_t width, int32_t construction, int64_t* status) {
   *status = -1;
@@ -537,6 +611,20 @@ int64_t jaxtopo_bm_match_f32(const float* f, const void* target, int64_t** buffe
 }
 int64_t jaxtopo_bm_match_f64(const double* f, const void* target, int64_t** buffers, int64_t* counts) {
   return match_prepared(f, *static_cast<const PreparedTarget<double>*>(target), buffers, counts);
+}
+
+// BM-Loss of f against a prepared target: value and d loss / d f (H * W doubles). Status as above.
+int64_t jaxtopo_bm_loss_f32(const float* f, const void* target, int32_t dims_mask, int32_t push_unmatched_to_1_0,
+                            double matched_weight, double unmatched_weight, double min_persistence, double* grad,
+                            double* value) {
+  const LossOptions options{dims_mask, push_unmatched_to_1_0, matched_weight, unmatched_weight, min_persistence};
+  return loss_prepared(f, *static_cast<const PreparedTarget<float>*>(target), options, grad, value);
+}
+int64_t jaxtopo_bm_loss_f64(const double* f, const void* target, int32_t dims_mask, int32_t push_unmatched_to_1_0,
+                            double matched_weight, double unmatched_weight, double min_persistence, double* grad,
+                            double* value) {
+  const LossOptions options{dims_mask, push_unmatched_to_1_0, matched_weight, unmatched_weight, min_persistence};
+  return loss_prepared(f, *static_cast<const PreparedTarget<double>*>(target), options, grad, value);
 }
 
 }  // extern "C"
