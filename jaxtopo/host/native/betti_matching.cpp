@@ -55,9 +55,8 @@ typename Key<T>::U ordered_key(T value) {
 
 template <typename U>
 struct Item {
-  U key;          // the edge's value as an order-preserving integer
-  int32_t id;     // the edge's index
-  int32_t pixel;  // the edge's pixel (whose value it has)
+  U key;       // the edge's value as an order-preserving integer
+  int32_t id;  // the edge's index
 };
 
 // Items (generated in id order) into increasing (key, id): a stable LSD radix sort with 11-bit
@@ -196,15 +195,14 @@ struct Filtered {
     items.resize(m);
     for (int32_t i = 0; i < m; ++i) {
       const int32_t id = gr.primal[i], u = id / K, v = gr.other_end(u, id - u * K);
-      const int32_t pixel = f[u] > f[v] ? u : v;
-      items[i] = {ordered_key(f[pixel]), id, pixel};
+      items[i] = {ordered_key(f[u] > f[v] ? f[u] : f[v]), id};
     }
     radix_sort(items, buffer);
     edges.resize(m);
     for (int32_t i = 0; i < m; ++i) {
-      const Item<typename Key<T>::U>& item = items[i];
-      const int32_t u = item.id / K;
-      edges[i] = {u, gr.other_end(u, item.id - u * K), item.pixel, f[item.pixel]};
+      const int32_t id = items[i].id, u = id / K, v = gr.other_end(u, id - u * K);
+      const int32_t pixel = f[u] > f[v] ? u : v;
+      edges[i] = {u, v, pixel, f[pixel]};
     }
     if (gr.vertices()) {  // the dual edges are the primal edges, between squares
       dual_edges.resize(m);
@@ -225,15 +223,15 @@ struct Filtered {
       const int32_t id = gr.dual[i], p = id / 3, type = id - 3 * p;
       const int32_t q = type == 0 ? p + gr.width : p + 1;
       const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
-      items[i] = {ordered_key(f[pixel]), id, pixel};
+      items[i] = {ordered_key(f[pixel]), id};
     }
     radix_sort(items, buffer);
     dual_edges.resize(md);
     for (int32_t i = 0; i < md; ++i) {
-      const Item<typename Key<T>::U>& item = items[i];
-      const int32_t p = item.id / 3, type = item.id - 3 * p;
-      const int32_t q = type == 2 ? exterior : type == 0 ? p + gr.width : p + 1;
-      dual_edges[i] = {p, q, item.pixel, f[item.pixel]};
+      const int32_t id = items[i].id, p = id / 3, type = id - 3 * p;
+      const int32_t q = type == 0 ? p + gr.width : p + 1;
+      const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
+      dual_edges[i] = {p, type == 2 ? exterior : q, pixel, f[pixel]};
     }
   }
 };
@@ -246,10 +244,11 @@ struct Filtered {
 struct Components {
   std::vector<int32_t> parent, oldest[3];  // oldest[0] unused: a root is its own oldest
 
-  void reset(int32_t n) {
+  // n singletons; `ages` ages in all (the first plus up to two remembered ones)
+  void reset(int32_t n, int ages) {
     parent.resize(n);
     for (int32_t i = 0; i < n; ++i) parent[i] = i;
-    oldest[1] = oldest[2] = parent;
+    for (int k = 1; k < ages; ++k) oldest[k] = parent;
   }
   int32_t find(int32_t x) {
     while (parent[x] != x) {
@@ -328,8 +327,8 @@ Workspace<T>& workspace() {
 // Dimension 1 of one input: its dual Kruskal sweep (marking, on V, the edges dimension 0 skips).
 // `on_merge(e, x, y, young)` sees every merge.
 template <typename T, typename OnMerge>
-void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, OnMerge on_merge) {
-  uf.reset(nodes);
+void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge) {
+  uf.reset(nodes, ages);
   const DualOlder<T> older{im.dual_value.data()};
   const bool mark = !im.dual_merged.empty();
   int32_t merges_left = nodes - 1;  // the dual graph is connected through the exterior
@@ -346,8 +345,8 @@ void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, OnMerge on_merge
 // Dimension 0 of one input: its primal Kruskal sweep, skipping (V) the edges that merged in the
 // dual. `on_merge(e, x, y, young)` sees every merge.
 template <typename T, typename OnMerge>
-void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, OnMerge on_merge) {
-  uf.reset(n);
+void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge) {
+  uf.reset(n, ages);
   const PrimalOlder<T> older{im.f};
   const bool skip = !im.dual_merged.empty();
   int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
@@ -372,7 +371,7 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   im.build(out.values.data(), ws.graphs);
   out.dual_merges.clear();
   out.pairs[1].clear();
-  dual_sweep(im, ws.components, nodes, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+  dual_sweep(im, ws.components, nodes, 1, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
     int32_t pair = -1;
     if (e.value != im.dual_value[young]) {
       pair = static_cast<int32_t>(out.pairs[1].size() / 2);
@@ -383,7 +382,7 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   });
   out.born0.assign(n, -1);
   out.pairs[0].clear();
-  primal_sweep(im, ws.components, n, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+  primal_sweep(im, ws.components, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (im.f[young] != e.value) {
       out.born0[young] = static_cast<int32_t>(out.pairs[0].size() / 2);
       out.pairs[0].push_back(young);
@@ -418,7 +417,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   const DualOlder<T> older_c{comp.dual_value.data()};
   // the prediction's pairs, keyed by the node that dies in the comparison-aged components
   ws.key_pred.assign(nodes, -1);
-  dual_sweep(im, uf, nodes, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+  dual_sweep(im, uf, nodes, 2, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
     const int32_t young_c = uf.younger(1, x, y, young == x ? y : x, older_c);
     if (e.value != im.dual_value[young]) ws.key_pred[young_c] = out.add_pair(e.pixel, im.dual_pixel[young]);
   });
@@ -434,7 +433,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     if (m.pair >= 0) ws.key_target[x_older ? oy : ox] = m.pair;
   }
   // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node
-  dual_sweep(comp, uf, nodes, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+  dual_sweep(comp, uf, nodes, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (e.value != comp.dual_value[young] && ws.key_pred[young] >= 0 && ws.key_target[young] >= 0)
       out.add_match(ws.key_pred[young], ws.key_target[young]);
   });
@@ -446,13 +445,13 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   Components& uf = ws.components;
   const Filtered<T>& im = ws.image;
   ws.key_pred.assign(n, -1);
-  primal_sweep(im, uf, n, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+  primal_sweep(im, uf, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (im.f[young] != e.value) ws.key_pred[young] = out.add_pair(young, e.pixel);
   });
   // image persistence: Kruskal in the comparison order; components aged by c, f and g
   const Filtered<T>& comp = ws.comparison;
   const PrimalOlder<T> older_f{im.f}, older_g{target.values.data()};
-  primal_sweep(comp, uf, n, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young_c) {
+  primal_sweep(comp, uf, n, 3, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young_c) {
     const int32_t r = young_c == x ? y : x;
     const int32_t young_f = uf.younger(1, x, y, r, older_f);
     const int32_t young_g = uf.younger(2, x, y, r, older_g);
