@@ -1,7 +1,8 @@
 """Re-evaluate a trained run: python experiments/evaluate.py RUN_DIR [--split test]
 
 Restores the run's best-validation model (else its latest), predicts the split again and prints a
-Table-1 style row: accuracy, Dice, clDice, beta_0 error, beta_1 error.
+Table-1 style row: accuracy, Dice, clDice, beta_0 error, beta_1 error, and the Betti-matching
+error (dimension 0, dimension 1, total), the keys of results.json.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ def main(argv=None) -> int:
     with open(config_path) as f:
         config = Config(json.load(f))
     metrics = evaluate_run(config, args.run_dir, split=args.split)
-    columns = ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error")
-    print(f"| {'config':<22} | " + " | ".join(f"{c:>13}" for c in columns) + " |")
-    print(f"| {config.get('name', ''):<22} | " + " | ".join(f"{metrics[c]:>13.4f}" for c in columns) + " |")
+    columns = ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error",
+               "betti_matching_error_0", "betti_matching_error_1", "betti_matching_error")
+    widths = [max(13, len(c)) for c in columns]
+    print(f"| {'config':<22} | " + " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths)) + " |")
+    print(f"| {config.get('name', ''):<22} | "
+          + " | ".join(f"{metrics[c]:>{w}.4f}" for c, w in zip(columns, widths)) + " |")
     return 0
 
 

@@ -10,6 +10,7 @@ from skimage.morphology import skeletonize
 from jaxtopo.metrics import (
     accuracy,
     betti_errors,
+    betti_matching_error,
     betti_numbers,
     cldice,
     dice,
@@ -292,9 +293,15 @@ def test_segmentation_metrics_are_batch_means():
     pred = rng.random((4, 12, 10))
     target = rng.random((4, 12, 10)) > 0.6
     result = segmentation_metrics(pred, target)
-    assert list(result) == ["accuracy", "dice", "cldice", "betti_0_error", "betti_1_error"]
+    assert list(result) == ["accuracy", "dice", "cldice", "betti_0_error", "betti_1_error",
+                            "betti_matching_error_0", "betti_matching_error_1", "betti_matching_error"]
     assert all(isinstance(v, float) for v in result.values())
     errors = betti_errors(pred, target)
+    matching_errors = betti_matching_error(pred, target)
+    assert result["betti_matching_error_0"] == pytest.approx(matching_errors[:, 0].mean())
+    assert result["betti_matching_error_1"] == pytest.approx(matching_errors[:, 1].mean())
+    assert result["betti_matching_error"] == pytest.approx(matching_errors[:, 2].mean())
+    assert result["betti_matching_error"] > 0
     assert result["accuracy"] == pytest.approx(accuracy(pred, target).mean())
     assert result["dice"] == pytest.approx(dice(pred, target).mean())
     assert result["cldice"] == pytest.approx(cldice(pred, target).mean())
@@ -302,11 +309,14 @@ def test_segmentation_metrics_are_batch_means():
     assert result["betti_1_error"] == pytest.approx(errors[:, 1].mean())
     exact = segmentation_metrics(np.zeros((7, 7)), ring(), convention="exact")
     assert exact["betti_0_error"] == 1.0 and exact["betti_1_error"] == 1.0
+    # the ring's only component never dies, so only its hole is unmatched
+    assert (exact["betti_matching_error_0"], exact["betti_matching_error_1"], exact["betti_matching_error"]) == (0, 1, 1)
     # the threshold reaches every metric: at 0.5 the half mask is empty, below it is full
     half, full = np.full((5, 5), 0.5), np.ones((5, 5))
     assert segmentation_metrics(half, full)["dice"] == 0.0
     assert segmentation_metrics(half, full, threshold=0.4) == {
-        "accuracy": 1.0, "dice": 1.0, "cldice": 1.0, "betti_0_error": 0.0, "betti_1_error": 0.0
+        "accuracy": 1.0, "dice": 1.0, "cldice": 1.0, "betti_0_error": 0.0, "betti_1_error": 0.0,
+        "betti_matching_error_0": 0.0, "betti_matching_error_1": 0.0, "betti_matching_error": 0.0,
     }
 
 
@@ -315,7 +325,8 @@ def test_segmentation_metrics_are_batch_means():
 
 def test_shape_mismatch_names_both_shapes():
     for metric in (
-        accuracy, dice, cldice, betti_errors, euler_characteristic_error, segmentation_metrics
+        accuracy, dice, cldice, betti_errors, euler_characteristic_error, betti_matching_error,
+        segmentation_metrics,
     ):
         with pytest.raises(ValueError, match=r"\(2, 5, 5\).*\(2, 5, 6\)"):
             metric(np.zeros((2, 5, 5)), np.zeros((2, 5, 6)))
@@ -324,7 +335,7 @@ def test_shape_mismatch_names_both_shapes():
 def test_nan_prediction_is_refused():
     pred = PRED_3X3.copy()
     pred[0, 0] = pred[2, 2] = np.nan
-    for metric in (accuracy, dice, cldice, betti_errors):
+    for metric in (accuracy, dice, cldice, betti_errors, betti_matching_error):
         with pytest.raises(ValueError, match=rf"{metric.__name__}: prediction contains 2 NaN"):
             metric(pred, TARGET_3X3)
     with pytest.raises(ValueError, match="betti_numbers: mask contains 2 NaN"):

@@ -15,6 +15,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(ROOT, "experiments", "configs")
 
 
+# the metrics every results.json holds (jaxtopo.metrics.segmentation_metrics)
+RESULT_METRICS = ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error",
+                  "betti_matching_error_0", "betti_matching_error_1", "betti_matching_error")
+
+
 def tiny(name="synthetic_sat", **changes):
     config = named_config(name, CONFIG_DIR)
     config.name = name
@@ -44,9 +49,52 @@ def test_training_lowers_the_loss_and_writes_the_run_folder(tmp_path):
     assert all(np.isfinite(logged(tmp_path, "topological")))
     for name in ("config.json", "metrics.jsonl", "results.json", "predictions.png"):
         assert (tmp_path / name).exists(), name
-    for key in ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error"):
+    for key in RESULT_METRICS:
         assert np.isfinite(results[key])
     assert logged(tmp_path, "val_dice")
+
+
+def test_bm_objective_trains_and_reports_the_betti_matching_error(tmp_path):
+    config = tiny("synthetic_bm", **{"train.epochs": 1})  # 2 steps of 4 images, 24x24
+    assert (config.loss.pixel, config.loss.topological, config.loss.weight, config.loss.pad) == (
+        "dice", "bm", 0.5, False)
+    results = train_and_evaluate(config, str(tmp_path))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == results and results["config"] == "synthetic_bm" and results["steps"] == 2
+    assert set(RESULT_METRICS) <= set(saved)
+    for key in RESULT_METRICS:
+        assert np.isfinite(saved[key]) and saved[key] >= 0
+    assert saved["betti_matching_error"] == pytest.approx(
+        saved["betti_matching_error_0"] + saved["betti_matching_error_1"])
+    topological = logged(tmp_path, "topological")
+    assert len(topological) == 2 and all(np.isfinite(topological)) and min(topological) > 0
+    np.testing.assert_allclose(logged(tmp_path, "loss"), np.add(logged(tmp_path, "soft_dice"),
+                                                                0.5 * np.array(topological)), rtol=1e-5)
+
+
+def test_bm_objective_is_dice_plus_half_the_betti_matching_loss():
+    import jax.numpy as jnp
+
+    import jaxtopo
+    from jaxtopo.training.objective import check_loss_config, objective
+
+    rng = np.random.default_rng(0)
+    logits = jnp.asarray(rng.normal(size=(2, 12, 12, 1)), jnp.float32)
+    labels = jnp.asarray(rng.random((2, 12, 12)) > 0.6, jnp.float32)
+    probs = jax.nn.sigmoid(logits)
+    loss = named_config("synthetic_bm", CONFIG_DIR).loss
+    total, parts = objective(logits, labels, loss)
+    bm = jaxtopo.betti_matching_loss(probs, labels)  # BM-Loss defaults: V, no padding
+    assert float(parts["topological"]) == pytest.approx(float(bm), rel=1e-6) and float(bm) > 0
+    assert float(parts["soft_dice"]) == pytest.approx(float(jaxtopo.soft_dice_loss(probs, labels, smooth=1e-5)))
+    assert float(total) == pytest.approx(float(parts["soft_dice"]) + 0.5 * float(bm), rel=1e-6)
+    # the config's padding and construction reach the loss
+    changed = override(Config({"loss": loss}), ["loss.pad=True", "loss.construction=T"]).loss
+    _, parts = objective(logits, labels, changed)
+    expected = jaxtopo.betti_matching_loss(probs, labels, pad=True, construction="T")
+    assert float(parts["topological"]) == pytest.approx(float(expected), rel=1e-6)
+    with pytest.raises(ValueError, match="loss.construction"):
+        check_loss_config(override(Config({"loss": loss}), ["loss.construction=U"]).loss)
 
 
 def test_killed_run_resumes_to_the_same_parameters(tmp_path):
@@ -124,9 +172,12 @@ def test_evaluate_script_reproduces_the_test_metrics(tmp_path, capsys):
     import evaluate
 
     assert evaluate.main([str(tmp_path)]) == 0
-    row = capsys.readouterr().out.strip().splitlines()[-1]
+    header, row = capsys.readouterr().out.strip().splitlines()[-2:]
     assert "synthetic_bce" in row
     assert f"{results['dice']:.4f}" in row and f"{results['betti_0_error']:.4f}" in row
+    assert header.split("|")[-4:-1] == [" betti_matching_error_0 ", " betti_matching_error_1 ",
+                                        " betti_matching_error "]
+    assert row.split("|")[-2].strip() == f"{results['betti_matching_error']:.4f}"
 
 
 def test_named_configs_follow_the_protocol():
@@ -135,6 +186,21 @@ def test_named_configs_follow_the_protocol():
     assert drive.loss.topological == "sat" and drive.loss.pixel == "bce"
     assert named_config("cremi_cldice", CONFIG_DIR).loss.weight == 0.3
     assert named_config("roads_small_wt", CONFIG_DIR).model.widths == (16, 32, 64, 128, 256)
+
+
+def test_every_dataset_has_a_bm_config():
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import train
+
+    module = train.config_module()
+    for dataset in module.DATASETS:
+        bm, sat = named_config(f"{dataset}_bm", CONFIG_DIR), named_config(f"{dataset}_sat", CONFIG_DIR)
+        assert bm.name == f"{dataset}_bm" and f"{dataset}_bm" in module.names()
+        # the Betti matching papers' objective (DiceBettiMatchingLoss, alpha 0.5), BM-Loss defaults
+        assert (bm.loss.pixel, bm.loss.topological, bm.loss.weight) == ("dice", "bm", 0.5)
+        assert bm.loss.pad is False and bm.loss.construction is None  # None: BM-Loss's V
+        # the dataset's protocol is the same as for the other losses
+        assert (bm.data, bm.model, bm.train) == (sat.data, sat.model, sat.train)
 
 
 def test_missing_dataset_fails_with_a_clear_message(tmp_path):

@@ -3,11 +3,15 @@
 Every name is the shared default below, plus the dataset's protocol (SATLoss paper, spec section
 7 and datasets.md), plus the loss. Datasets: synthetic (the embedded default, no download),
 drive, roads, cremi, cracktree, roads_small, elegans_small. Losses: bce, sat, wt (Hu et al.),
-he (He et al.), tc (TCLoss), cldice (soft-Dice + soft-clDice).
+he (He et al.), tc (TCLoss), cldice (soft-Dice + soft-clDice), bm (soft-Dice + BM-Loss, Betti
+matching; Stucki et al.).
 
 Loss weights lambda are starting points inside the paper's ablation range (1e-5 .. 1e-2 for
 sat/wt/he, up to 1 for tc); the paper picks them per dataset by ablation, so tune them with an
-override (``loss.weight=1e-4``).
+override (``loss.weight=1e-4``). clDice and BM-Loss use the weights their papers report, as the
+SATLoss paper does (alpha = 0.5; 0.3 for clDice on CREMI). bm follows the Betti matching code's
+DiceBettiMatchingLoss, which the SATLoss paper ran for its Tables 2-4: Dice + 0.5 x BM-Loss with
+BM-Loss's defaults (V-construction, no padding).
 """
 
 from jaxtopo.training.config import Config
@@ -38,6 +42,7 @@ LOSSES = {
     "he": dict(pixel="bce", topological="he", weight=1e-3),
     "tc": dict(pixel="bce", topological="tc", weight=1e-1),
     "cldice": dict(pixel="dice_cldice", topological="none", weight=0.5),  # weight = alpha
+    "bm": dict(pixel="dice", topological="bm", weight=0.5, pad=False),  # construction: BM's V
 }
 
 
@@ -56,11 +61,12 @@ def base_config() -> Config:
         ),
         model=dict(widths=(16, 32, 64, 128)),
         loss=dict(
-            pixel="bce",  # "bce" or "dice_cldice"
-            topological="none",  # "none", "sat", "wt", "he" or "tc"
+            pixel="bce",  # "bce", "dice" (soft Dice) or "dice_cldice"
+            topological="none",  # "none", "sat", "wt", "he", "tc" or "bm" (Betti matching)
             weight=0.0,  # lambda of the topological term (alpha for dice_cldice)
             variant="official",
             pad=True,
+            construction=None,  # "T" or "V"; None: the loss's own (T for sat/wt/he/tc, V for bm)
             cldice_iterations=3,
         ),
         train=dict(

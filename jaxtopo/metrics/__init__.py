@@ -1,14 +1,16 @@
-"""Host-side evaluation metrics: pixel accuracy, Dice, clDice, Betti and Euler errors.
+"""Host-side evaluation metrics: pixel accuracy, Dice, clDice, Betti, Euler and Betti-matching errors.
 
 All take numpy (or jax) arrays, return numpy arrays with one row per image, and never return NaN
-for empty masks; see `jaxtopo.metrics.segmentation` for the shared input conventions and
-`jaxtopo.metrics.topology` for the connectivity used by the topological metrics.
+for empty masks; see `jaxtopo.metrics.segmentation` for the shared input conventions,
+`jaxtopo.metrics.topology` for the connectivity used by the Betti and Euler errors and
+`jaxtopo.metrics.betti_matching` for the Betti-matching error.
 """
 
 from __future__ import annotations
 
 from numpy.typing import ArrayLike
 
+from jaxtopo.metrics.betti_matching import betti_matching_error
 from jaxtopo.metrics.segmentation import _binarised_pair, accuracy, cldice, dice
 from jaxtopo.metrics.topology import (
     CONVENTIONS,
@@ -22,6 +24,7 @@ __all__ = [
     "CONVENTIONS",
     "accuracy",
     "betti_errors",
+    "betti_matching_error",
     "betti_numbers",
     "cldice",
     "dice",
@@ -33,7 +36,7 @@ __all__ = [
 def segmentation_metrics(
     pred: ArrayLike, target: ArrayLike, *, threshold: float = 0.5, convention: str = "satloss"
 ) -> dict[str, float]:
-    """The five Table-1 columns of the SATLoss paper, averaged over the batch.
+    """The five Table-1 columns of the SATLoss paper and the Betti-matching error, batch means.
 
     Conventions:
       * prediction foreground where ``p > threshold`` (bool masks used as they are); target
@@ -42,7 +45,9 @@ def segmentation_metrics(
         skeletons are empty, 0.0 when exactly one is);
       * Betti numbers count 8-connected foreground components and 4-connected background holes
         not touching the border; ``convention="satloss"`` (default) reports beta_0 = 1 for an
-        empty mask as the SATLoss / Hu et al. evaluation does, ``"exact"`` reports 0.
+        empty mask as the SATLoss / Hu et al. evaluation does, ``"exact"`` reports 0;
+      * the Betti-matching error follows `betti_matching_error` on the full image with the
+        V-construction (the Betti matching papers' evaluation); ``convention`` does not apply.
 
     Args:
       pred: probabilities or bool masks, [H, W], [B, H, W] or [B, H, W, 1].
@@ -51,18 +56,24 @@ def segmentation_metrics(
       convention: Betti convention, ``"satloss"`` or ``"exact"``.
 
     Returns:
-      ``{"accuracy", "dice", "cldice", "betti_0_error", "betti_1_error"}`` as Python floats, each
-      the mean over the batch of the per-image values.
+      ``{"accuracy", "dice", "cldice", "betti_0_error", "betti_1_error", "betti_matching_error_0",
+      "betti_matching_error_1", "betti_matching_error"}`` as Python floats, each the mean over
+      the batch of the per-image values; ``betti_matching_error`` is the total (dimension 0 plus
+      dimension 1).
     """
     _check_convention(convention, fn="segmentation_metrics")
     # Check and binarise once, so errors name this function; the bool masks then pass through
     # each metric unchanged (bool inputs are never re-thresholded).
     p, t = _binarised_pair(pred, target, fn="segmentation_metrics", threshold=threshold)
     errors = betti_errors(p, t, convention=convention)
+    matching_errors = betti_matching_error(p, t)
     return {
         "accuracy": float(accuracy(p, t).mean()),
         "dice": float(dice(p, t).mean()),
         "cldice": float(cldice(p, t).mean()),
         "betti_0_error": float(errors[:, 0].mean()),
         "betti_1_error": float(errors[:, 1].mean()),
+        "betti_matching_error_0": float(matching_errors[:, 0].mean()),
+        "betti_matching_error_1": float(matching_errors[:, 1].mean()),
+        "betti_matching_error": float(matching_errors[:, 2].mean()),
     }

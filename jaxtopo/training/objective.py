@@ -1,22 +1,32 @@
-"""The training objective: pixel loss + lambda * topological loss, chosen by the config."""
+"""The training objective: pixel loss + lambda * topological loss, chosen by the config.
+
+Pixel losses: ``bce``, ``dice`` (soft Dice), ``dice_cldice``. Topological losses: ``sat``, ``wt``,
+``he``, ``tc`` (`jaxtopo.topological_loss`) and ``bm`` (`jaxtopo.betti_matching_loss`, BM-Loss);
+``loss.pad`` and ``loss.construction`` (None: the loss's own default) are passed to them.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
+from jaxtopo.losses.betti_matching import betti_matching_loss
 from jaxtopo.losses.cldice import dice_cldice_loss
-from jaxtopo.losses.pixel import bce_with_logits_loss
+from jaxtopo.losses.pixel import bce_with_logits_loss, soft_dice_loss
 from jaxtopo.losses.topological import topological_loss
 
-PIXEL_LOSSES = ("bce", "dice_cldice")
-# config name -> (matching policy, spatial weights)
+# "dice" is MONAI's DiceLoss(sigmoid=True) (smoothing 1e-5), the pixel loss of the Betti matching
+# papers' DiceBettiMatchingLoss
+PIXEL_LOSSES = ("bce", "dice", "dice_cldice")
+DICE_SMOOTH = 1e-5
+# config name -> (matching policy, spatial weights); "bm" is Betti matching (BM-Loss)
 TOPOLOGICAL_LOSSES = {
     "none": None,
     "sat": ("optimal", True),
     "wt": ("optimal", False),
     "he": ("longest_bars", False),
     "tc": ("hausdorff", False),
+    "bm": "betti_matching",
 }
 
 
@@ -25,6 +35,15 @@ def check_loss_config(loss) -> None:
         raise ValueError(f"loss.pixel must be one of {PIXEL_LOSSES}, got {loss.pixel!r}")
     if loss.topological not in TOPOLOGICAL_LOSSES:
         raise ValueError(f"loss.topological must be one of {tuple(TOPOLOGICAL_LOSSES)}, got {loss.topological!r}")
+    if loss.get("construction") not in (None, "T", "V"):
+        raise ValueError(f"loss.construction must be None, 'T' or 'V', got {loss.construction!r}")
+
+
+def _construction(loss) -> dict:
+    """The loss's own default construction unless the config names one (configs written before
+    the field existed have none)."""
+    construction = loss.get("construction")
+    return {} if construction is None else {"construction": construction}
 
 
 def objective(logits: jax.Array, labels: jax.Array, loss) -> tuple[jax.Array, dict]:
@@ -33,15 +52,20 @@ def objective(logits: jax.Array, labels: jax.Array, loss) -> tuple[jax.Array, di
     parts = {}
     if loss.pixel == "bce":
         parts["bce"] = bce_with_logits_loss(logits, labels)
+    elif loss.pixel == "dice":
+        parts["soft_dice"] = soft_dice_loss(probs, labels, smooth=DICE_SMOOTH)
     else:
         parts["dice_cldice"] = dice_cldice_loss(probs, labels, alpha=loss.weight,
                                                 iterations=loss.cldice_iterations)
     total = sum(parts.values())
     policy = TOPOLOGICAL_LOSSES[loss.topological]
-    if policy is not None:
+    if policy == "betti_matching":
+        topo = betti_matching_loss(probs, labels, pad=loss.pad, **_construction(loss))
+    elif policy is not None:
         matching, spatial = policy
         topo = topological_loss(probs, labels, matching=matching, spatial=spatial,
-                                variant=loss.variant, pad=loss.pad)
+                                variant=loss.variant, pad=loss.pad, **_construction(loss))
+    if policy is not None:
         parts["topological"] = topo
         total = total + loss.weight * topo
     parts["loss"] = total
