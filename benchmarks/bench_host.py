@@ -151,11 +151,10 @@ def betti_matching_table(sizes, repeats: int) -> None:
             # as topolosses hands them over: f = 1 - L in float32, then float64
             f64 = np.ascontiguousarray((1.0 - likelihood).astype(np.float64))
             g64 = np.ascontiguousarray((1.0 - label).astype(np.float64))
-            uncached = bm_host.BettiMatchingConfig(backend="native")
-            tools = {
+            tools = {  # "bm" finds the target that "bm uncached" prepared (same config, same cache key)
                 "bm": lambda: bm_host.image_loss_and_grad(likelihood, label, bm_config),
                 "bm uncached": lambda: (bm_host.TARGET_CACHE.clear(),
-                                        bm_host.image_loss_and_grad(likelihood, label, uncached)),
+                                        bm_host.image_loss_and_grad(likelihood, label, bm_config)),
                 "sat": lambda: image_loss_and_grad(likelihood, label, sat_config),
             }
             if module is not None:

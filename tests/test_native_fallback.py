@@ -44,3 +44,40 @@ def test_with_the_native_engine_there_is_no_warning():
         pytest.skip("the native engine was not built here; the test above covers this platform")
     out = run("1")
     assert out.startswith("('gudhi', 'native') True True 0"), out
+
+
+BM_SCRIPT = """
+import warnings
+import numpy as np
+import jaxtopo
+
+rng = np.random.default_rng(0)
+probs = rng.random((2, 12, 12)).astype(np.float32)
+labels = (rng.random((2, 12, 12)) > 0.7).astype(np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    default = float(jaxtopo.betti_matching_loss(probs, labels))
+    again = float(jaxtopo.betti_matching_loss(probs, labels))
+python = float(jaxtopo.betti_matching_loss(probs, labels, backend="python"))
+messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+print(repr(default), default == again == python, len(messages), messages[0] if messages else "")
+"""
+
+
+def test_without_the_native_engine_betti_matching_runs_in_python_with_one_warning():
+    env = dict(os.environ, JAXTOPO_NATIVE="0", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-c", BM_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    value, same, warned, message = done.stdout.strip().split(" ", 3)
+    assert same == "True" and warned == "1", done.stdout
+    assert "python backend" in message and "JAXTOPO_NATIVE=0" in message
+    from jaxtopo.host import native
+
+    if native.available():  # the engine gives the same value as the Python fallback
+        env["JAXTOPO_NATIVE"] = "1"
+        native_run = subprocess.run([sys.executable, "-c", BM_SCRIPT], env=env, capture_output=True, text=True,
+                                    timeout=300)
+        assert native_run.returncode == 0, native_run.stderr
+        native_value, same, warned, _ = (native_run.stdout.strip() + " ").split(" ", 3)
+        assert same == "True" and warned == "0", native_run.stdout
+        assert abs(float(native_value) - float(value)) <= 1e-6 * abs(float(value))

@@ -48,7 +48,17 @@ class BettiMatching:
 
 
 def default_backend() -> str:
-    return "native" if native.available() else "python"
+    """"native" when the C++ engine was built, else "python" (with a one-time warning)."""
+    global _WARNED
+    if native.available():
+        return "native"
+    if not _WARNED:
+        _WARNED = True
+        native.warn_if_unavailable("python")
+    return "python"
+
+
+_WARNED = False
 
 
 def betti_matching(f_pred: np.ndarray, f_target: np.ndarray, *, construction: str = "V",

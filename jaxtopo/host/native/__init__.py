@@ -247,6 +247,6 @@ def _as_points(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(-1, 2))
 
 
-def warn_if_unavailable() -> None:
+def warn_if_unavailable(fallback: str = "gudhi") -> None:
     if not available():
-        warnings.warn(f"jaxtopo: {_LOAD_ERROR}; using the slower gudhi backend", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"jaxtopo: {_LOAD_ERROR}; using the slower {fallback} backend", RuntimeWarning, stacklevel=3)

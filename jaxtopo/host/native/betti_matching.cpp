@@ -12,12 +12,20 @@
 //     union-finds that share one partition but age their nodes by different images; pairs of f and
 //     g that reach the same pair of c are matched.
 //
-// Speed: each image's edges are put in order by one stable LSD radix sort of value keys (edges are
-// generated in index order, so ties stay in index order, and digit passes that every key shares
-// are skipped). Then six union-find sweeps: the union-finds of image persistence share one
-// partition, so one union-find that remembers each component's oldest node under several ages
-// serves them all.
-// Buffers are kept per thread, so repeated calls touch no fresh pages.
+// The target is prepared once (PreparedTarget; jaxtopo caches it by the target's content): its
+// pairs, the pair born at each pixel, and its dual sweep as a list of merges. A call then sorts
+// the edges of f and of c = min(f, g), runs four Kruskal sweeps (f and c, both dimensions) and
+// replays the target's dual merges with comparison ages instead of sweeping the target again.
+//
+// Speed (300x300, one core of a 2-core AMD EPYC VM: about 33 ms, half sorting, half sweeps):
+// each image's edges are put in order by one stable LSD radix sort of value keys (edges are
+// generated in index order, so ties stay in index order; digit passes that every key shares are
+// skipped). The union-finds of image persistence share one partition, so one union-find whose
+// components remember their oldest node under several ages serves them all; its parent array
+// is kept alone so that finds, which wait on memory, touch 4 bytes a node. On V, dimension 0
+// skips the edges that merged in the dual sweep (by duality they close loops). Buffers are kept
+// per thread, so repeated calls touch no fresh pages. What is left is mostly memory latency of
+// finds on edges in value order; docs/betti-matching.md says where more speed could come from.
 //
 // Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
 
