@@ -49,16 +49,7 @@ class BettiMatching:
 
 def default_backend() -> str:
     """"native" when the C++ engine was built, else "python" (with a one-time warning)."""
-    global _WARNED
-    if native.available():
-        return "native"
-    if not _WARNED:
-        _WARNED = True
-        native.warn_if_unavailable("python")
-    return "python"
-
-
-_WARNED = False
+    return native.preferred_backend("python")
 
 
 def betti_matching(f_pred: np.ndarray, f_target: np.ndarray, *, construction: str = "V",

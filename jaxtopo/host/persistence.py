@@ -72,16 +72,7 @@ def available_backends() -> tuple[str, ...]:
 
 def default_backend() -> str:
     """"native" when the C++ engine was built, else "gudhi" (with a one-time warning)."""
-    global _WARNED
-    if native.available():
-        return "native"
-    if not _WARNED:
-        _WARNED = True
-        native.warn_if_unavailable()
-    return "gudhi"
-
-
-_WARNED = False
+    return native.preferred_backend("gudhi")
 
 
 def persistence_diagrams(

@@ -249,4 +249,17 @@ def _as_points(a) -> np.ndarray:
 
 def warn_if_unavailable(fallback: str = "gudhi") -> None:
     if not available():
-        warnings.warn(f"jaxtopo: {_LOAD_ERROR}; using the slower {fallback} backend", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"jaxtopo: {_LOAD_ERROR}; using the slower {fallback} backend", RuntimeWarning, stacklevel=4)
+
+
+_WARNED_FALLBACKS = set()
+
+
+def preferred_backend(fallback: str) -> str:
+    """"native" when the engine loads, else ``fallback``, saying so once per fallback."""
+    if available():
+        return "native"
+    if fallback not in _WARNED_FALLBACKS:
+        _WARNED_FALLBACKS.add(fallback)
+        warn_if_unavailable(fallback)
+    return fallback

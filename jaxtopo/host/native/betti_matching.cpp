@@ -37,29 +37,12 @@
 #include <utility>
 #include <vector>
 
+#include "ordered_bits.h"
+
 namespace {
 
-template <typename T>
-struct Key;
-template <>
-struct Key<float> {
-  using U = uint32_t;
-};
-template <>
-struct Key<double> {
-  using U = uint64_t;
-};
-
-// An unsigned integer with the order of the float (finite values and +inf; no NaN by contract).
-template <typename T>
-typename Key<T>::U ordered_key(T value) {
-  using U = typename Key<T>::U;
-  if (value == T(0)) value = T(0);  // -0 and +0 are one value
-  U u;
-  std::memcpy(&u, &value, sizeof u);
-  const U sign = U(1) << (sizeof(U) * 8 - 1);
-  return (u & sign) ? ~u : (u | sign);
-}
+using jaxtopo_native::Bits;
+using jaxtopo_native::ordered_bits;
 
 template <typename U>
 struct Item {
@@ -171,7 +154,7 @@ struct Filtered {
   // V only: dual_merged[i] says that dual_edges[i] (= edges[i]) merged two dual components. By
   // Alexander duality such an edge closes a loop, so the dimension-0 sweep can skip it.
   std::vector<uint8_t> dual_merged;
-  std::vector<Item<typename Key<T>::U>> items, buffer;
+  std::vector<Item<typename Bits<T>::U>> items, buffer;
 
   void build(const T* image, const Graphs& gr) {
     f = image;
@@ -203,7 +186,7 @@ struct Filtered {
     items.resize(m);
     for (int32_t i = 0; i < m; ++i) {
       const int32_t id = gr.primal[i], u = id / K, v = gr.other_end(u, id - u * K);
-      items[i] = {ordered_key(f[u] > f[v] ? f[u] : f[v]), id};
+      items[i] = {ordered_bits(f[u] > f[v] ? f[u] : f[v]), id};
     }
     radix_sort(items, buffer);
     edges.resize(m);
@@ -231,7 +214,7 @@ struct Filtered {
       const int32_t id = gr.dual[i], p = id / 3, type = id - 3 * p;
       const int32_t q = type == 0 ? p + gr.width : p + 1;
       const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
-      items[i] = {ordered_key(f[pixel]), id};
+      items[i] = {ordered_bits(f[pixel]), id};
     }
     radix_sort(items, buffer);
     dual_edges.resize(md);

@@ -27,29 +27,12 @@
 #include <utility>
 #include <vector>
 
+#include "ordered_bits.h"
+
 namespace {
 
-template <typename T>
-struct Bits;
-template <>
-struct Bits<float> {
-  using U = uint32_t;
-};
-template <>
-struct Bits<double> {
-  using U = uint64_t;
-};
-
-// Maps a float to an unsigned integer with the same order (no NaN by contract).
-template <typename T>
-typename Bits<T>::U ordered_bits(T value) {
-  using U = typename Bits<T>::U;
-  if (value == T(0)) value = T(0);  // -0 and +0 are one value
-  U u;
-  std::memcpy(&u, &value, sizeof u);
-  const U sign = U(1) << (sizeof(U) * 8 - 1);
-  return (u & sign) ? ~u : (u | sign);
-}
+using jaxtopo_native::Bits;
+using jaxtopo_native::ordered_bits;
 
 template <typename U>
 struct Item {
