@@ -327,3 +327,38 @@ def test_reference_equals_betti_matching_3d_and_flips_matter():
                 counts = {name: [len(r[d][0]) for d in (0, 1)] for name, r in results.items()}
                 changed += len({tuple(c) for c in counts.values()}) > 1
     assert changed > 0
+
+
+# --- the target cache ------------------------------------------------------------------------------
+
+def test_target_cache_is_bounded_by_bytes_least_recently_used_first():
+    from types import SimpleNamespace
+
+    from jaxtopo.host.image_loss import TargetDiagramCache
+
+    prepared = []
+    cache = TargetDiagramCache(maxsize=100, max_bytes=250,
+                               prepare=lambda g, shape, config: prepared.append(g) or SimpleNamespace(nbytes=100))
+    config = SimpleNamespace(construction="V", backend=None)
+    images = [np.full((2, 2), float(k)) for k in range(4)]
+    for k in (0, 1, 0, 2):  # 0 is used again, so 1 is the least recently used when 2 arrives
+        cache.get(images[k], (2, 2), config)
+    assert len(cache) == 2 and len(prepared) == 3
+    cache.get(images[0], (2, 2), config)  # still there
+    assert len(prepared) == 3
+    cache.get(images[1], (2, 2), config)  # was evicted: prepared again
+    assert len(prepared) == 4 and len(cache) == 2
+
+
+def test_loss_prepares_each_target_once():
+    from jaxtopo.host import betti_matching as bm
+
+    if "native" not in BACKENDS:
+        pytest.skip("the target cache serves the native backend")
+    rng = np.random.default_rng(5)
+    target = (rng.random((16, 16)) > 0.6).astype(np.float32)
+    config = bm.BettiMatchingConfig()
+    bm.TARGET_CACHE.clear()
+    for _ in range(3):
+        bm.image_loss_and_grad(rng.random((16, 16)).astype(np.float32), target, config)
+    assert (bm.TARGET_CACHE.misses, bm.TARGET_CACHE.hits) == (1, 2)

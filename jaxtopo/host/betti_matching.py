@@ -312,9 +312,10 @@ class BettiMatchingConfig:
 
 
 TARGET_CACHE = TargetDiagramCache(
-    maxsize=256, prepare=lambda g, shape, config: native.BettiMatchingTarget(g, config.construction))
-"""Targets prepared by the native engine, keyed by content (about 24 bytes per pixel each, so at
-most 256 of them: 550 MB at 300x300). ``TARGET_CACHE.maxsize`` can be changed."""
+    maxsize=4096, max_bytes=1 << 30,
+    prepare=lambda g, shape, config: native.BettiMatchingTarget(g, config.construction))
+"""Targets prepared by the native engine, keyed by content: about 24 bytes per pixel each, at most
+1 GiB in all (``TARGET_CACHE.max_bytes``; 500 targets of 300x300)."""
 
 
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: BettiMatchingConfig):

@@ -106,10 +106,14 @@ class TargetDiagramCache:
 
     ``prepare(f, image_shape, config)`` makes an entry (default: the persistence diagrams of the
     other topological losses); the key holds the options of ``config`` that entries depend on.
+    At most ``maxsize`` entries, and with ``max_bytes`` at most that many bytes of entries that
+    say their size (an ``nbytes`` attribute); the least recently used go first.
     """
 
-    def __init__(self, maxsize: int = 16384, prepare=None):
+    def __init__(self, maxsize: int = 16384, prepare=None, max_bytes: int | None = None):
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._prepare = prepare or _prepare
         self._entries: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -128,14 +132,20 @@ class TargetDiagramCache:
         prepared = self._prepare(f, image_shape, config)
         with self._lock:
             self.misses += 1
-            self._entries[key] = prepared
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            if key not in self._entries:  # another thread may have prepared it meanwhile
+                self._entries[key] = prepared
+                self._bytes += getattr(prepared, "nbytes", 0)
+            while len(self._entries) > self.maxsize or (
+                self.max_bytes is not None and self._bytes > self.max_bytes and len(self._entries) > 1
+            ):
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= getattr(evicted, "nbytes", 0)
         return prepared
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
             self.hits = self.misses = 0
 
     def __len__(self) -> int:
