@@ -7,8 +7,8 @@ Two backends give identical results:
 
 * ``"native"``: the C++ engine (`jaxtopo.host.native.betti_matching`), one GIL-free call per image.
 * ``"python"``: `_python_betti_matching` below, plain union-find over numpy-built graphs. It is the
-  readable statement of the algorithm and the fallback when the engine is missing (slow: about a
-  second per 300x300 image).
+  readable statement of the algorithm and the fallback when the engine is missing (slow: about 4 s
+  per 300x300 image).
 """
 
 from __future__ import annotations
