@@ -111,6 +111,23 @@ def test_index_order_on_non_square_image(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("construction", ["T", "V"])
+def test_essential_class_dies_at_the_first_argmax(backend, construction):
+    """Convention: the essential class's destroyer is the first maximum of f in C order.
+
+    The maximum 0.9 is reached at (0, 4), (2, 1) and (3, 3); the first in C order is (0, 4). A
+    rule taking the last argmax would answer (3, 3).
+    """
+    f = np.full((4, 5), 0.5)
+    f[1, 1] = 0.1  # the one component's birth
+    f[0, 4] = f[2, 1] = f[3, 3] = 0.9
+    d = persistence_diagrams(f, construction=construction, backend=backend)
+    essential = np.flatnonzero(d[0].death == f.max())
+    assert d[0].destroyer[essential].tolist() == [0 * 5 + 4]
+    assert d[0].creator[essential].tolist() == [1 * 5 + 1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_tie_order_is_decreasing_c_index(backend):
     """Binary image: each component's creator is its largest row-major pixel index."""
     t = np.zeros((6, 7))
