@@ -17,7 +17,7 @@ setup(
                 "jaxtopo/host/native/image_loss.cpp",
                 "jaxtopo/host/native/betti_matching.cpp",
             ],
-            depends=["jaxtopo/host/native/ordered_bits.h"],  # rebuild when it changes; ships in the sdist
+            depends=["jaxtopo/host/native/radix_sort.h"],  # rebuild when it changes; ships in the sdist
             language="c++",
             # -fno-math-errno lets the compiler vectorise square roots
             extra_compile_args=["-O3", "-std=c++17", "-fno-math-errno"],

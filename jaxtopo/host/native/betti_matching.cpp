@@ -37,51 +37,22 @@
 #include <utility>
 #include <vector>
 
-#include "ordered_bits.h"
+#include "radix_sort.h"
 
 namespace {
 
 using jaxtopo_native::Bits;
+using jaxtopo_native::count_digits;
+using jaxtopo_native::digit_passes;
+using jaxtopo_native::kBuckets;
 using jaxtopo_native::ordered_bits;
+using jaxtopo_native::radix_sort;
 
 template <typename U>
 struct Item {
   U key;       // the edge's value as an order-preserving integer
   int32_t id;  // the edge's index
 };
-
-// Items (generated in id order) into increasing (key, id): a stable LSD radix sort with 11-bit
-// digits, all histograms counted in one pass, digits that every key shares skipped (a binary
-// image needs two passes, a float32 image three).
-template <typename U>
-void radix_sort(std::vector<Item<U>>& items, std::vector<Item<U>>& buffer) {
-  constexpr int kBits = 11, kDigits = (sizeof(U) * 8 + kBits - 1) / kBits;
-  constexpr uint32_t kMask = (1u << kBits) - 1;
-  const size_t n = items.size();
-  buffer.resize(n);
-  if (n < 2) return;
-  std::vector<uint32_t> histogram(size_t(kDigits) << kBits, 0);
-  U all_and = ~U(0), all_or = 0;
-  for (const Item<U>& item : items) {
-    all_and &= item.key;
-    all_or |= item.key;
-    for (int d = 0; d < kDigits; ++d) ++histogram[(size_t(d) << kBits) + ((item.key >> (d * kBits)) & kMask)];
-  }
-  const U varying = all_and ^ all_or;  // bits that differ between some keys
-  for (int d = 0; d < kDigits; ++d) {
-    const unsigned shift = d * kBits;
-    if (((varying >> shift) & kMask) == 0) continue;
-    uint32_t* count = histogram.data() + (size_t(d) << kBits);
-    uint32_t sum = 0;
-    for (uint32_t b = 0; b <= kMask; ++b) {
-      const uint32_t c = count[b];
-      count[b] = sum;
-      sum += c;
-    }
-    for (const Item<U>& item : items) buffer[count[(item.key >> shift) & kMask]++] = item;
-    items.swap(buffer);
-  }
-}
 
 // An edge in a sweep: its two nodes, its pixel and its value, stored in sweep order so that a
 // sweep reads its edges as one stream.
@@ -155,6 +126,14 @@ struct Filtered {
   // Alexander duality such an edge closes a loop, so the dimension-0 sweep can skip it.
   std::vector<uint8_t> dual_merged;
   std::vector<Item<typename Bits<T>::U>> items, buffer;
+  std::vector<uint32_t> histogram;
+
+  // Items (in id order) into increasing (key, id): the stable radix sort keeps ties in id order.
+  void sort_items() {
+    histogram.assign(size_t(digit_passes<typename Bits<T>::U>()) * kBuckets, 0);
+    for (const auto& item : items) count_digits(item.key, histogram.data());
+    radix_sort(items, buffer, histogram.data());
+  }
 
   void build(const T* image, const Graphs& gr) {
     f = image;
@@ -188,7 +167,7 @@ struct Filtered {
       const int32_t id = gr.primal[i], u = id / K, v = gr.other_end(u, id - u * K);
       items[i] = {ordered_bits(f[u] > f[v] ? f[u] : f[v]), id};
     }
-    radix_sort(items, buffer);
+    sort_items();
     edges.resize(m);
     for (int32_t i = 0; i < m; ++i) {
       const int32_t id = items[i].id, u = id / K, v = gr.other_end(u, id - u * K);
@@ -209,21 +188,17 @@ struct Filtered {
     // an exterior edge has its border pixel's value
     dual_merged.clear();
     const int32_t exterior = gr.dual_nodes - 1, md = static_cast<int32_t>(gr.dual.size());
+    auto dual_edge = [&](int32_t id) {  // T dual edge `id` with its pixel and value
+      const int32_t p = id / 3, type = id - 3 * p;
+      const int32_t q = type == 2 ? exterior : type == 0 ? p + w : p + 1;
+      const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
+      return Edge<T>{p, q, pixel, f[pixel]};
+    };
     items.resize(md);
-    for (int32_t i = 0; i < md; ++i) {
-      const int32_t id = gr.dual[i], p = id / 3, type = id - 3 * p;
-      const int32_t q = type == 0 ? p + gr.width : p + 1;
-      const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
-      items[i] = {ordered_bits(f[pixel]), id};
-    }
-    radix_sort(items, buffer);
+    for (int32_t i = 0; i < md; ++i) items[i] = {ordered_bits(dual_edge(gr.dual[i]).value), gr.dual[i]};
+    sort_items();
     dual_edges.resize(md);
-    for (int32_t i = 0; i < md; ++i) {
-      const int32_t id = items[i].id, p = id / 3, type = id - 3 * p;
-      const int32_t q = type == 0 ? p + gr.width : p + 1;
-      const int32_t pixel = type == 2 ? p : (f[p] < f[q] ? p : q);
-      dual_edges[i] = {p, type == 2 ? exterior : q, pixel, f[pixel]};
-    }
+    for (int32_t i = 0; i < md; ++i) dual_edges[i] = dual_edge(items[i].id);
   }
 };
 

@@ -27,12 +27,16 @@
 #include <utility>
 #include <vector>
 
-#include "ordered_bits.h"
+#include "radix_sort.h"
 
 namespace {
 
 using jaxtopo_native::Bits;
+using jaxtopo_native::count_digits;
+using jaxtopo_native::digit_passes;
+using jaxtopo_native::kBuckets;
 using jaxtopo_native::ordered_bits;
+using jaxtopo_native::radix_sort;
 
 template <typename U>
 struct Item {
@@ -62,14 +66,6 @@ Workspace<U>& workspace() {
   return space;
 }
 
-constexpr int kDigitBits = 11;  // 2048 counters per digit stay in L1
-constexpr uint32_t kBuckets = 1u << kDigitBits;
-
-template <typename U>
-constexpr int digit_passes() {
-  return (sizeof(U) * 8 + kDigitBits - 1) / kDigitBits;
-}
-
 // Items of all pixels in decreasing C-order index (so the stable sort breaks ties that way),
 // with the digit histograms of every radix pass counted on the way. Keys are made from the
 // values as K (float for doubles that are all exactly floats).
@@ -83,30 +79,8 @@ void make_items(const T* f, int32_t height, int32_t width, std::vector<Item<U>>&
     for (int32_t col = width - 1; col >= 0; --col) {
       const U key = ordered_bits(static_cast<K>(f[int64_t(row) * width + col]));
       items[k++] = Item<U>{key, (row + 1) * pw + col + 1};
-      for (int pass = 0; pass < digit_passes<U>(); ++pass)
-        ++histogram[pass * kBuckets + ((key >> (pass * kDigitBits)) & (kBuckets - 1))];
+      count_digits(key, histogram);
     }
-  }
-}
-
-// Stable LSD radix sort by key; a digit that is the same for every item costs nothing (values
-// in [0, 1] share most exponent bits).
-template <typename U>
-void radix_sort(std::vector<Item<U>>& items, std::vector<Item<U>>& buffer, uint32_t* histogram) {
-  const size_t n = items.size();
-  buffer.resize(n);
-  for (int pass = 0; pass < digit_passes<U>(); ++pass) {
-    uint32_t* count = histogram + pass * kBuckets;
-    const unsigned shift = pass * kDigitBits;
-    if (count[(items[0].key >> shift) & (kBuckets - 1)] == n) continue;  // constant digit
-    uint32_t total = 0;
-    for (uint32_t b = 0; b < kBuckets; ++b) {
-      const uint32_t here = count[b];
-      count[b] = total;
-      total += here;
-    }
-    for (const Item<U>& item : items) buffer[count[(item.key >> shift) & (kBuckets - 1)]++] = item;
-    items.swap(buffer);
   }
 }
 
