@@ -19,7 +19,7 @@ import functools
 import numpy as np
 
 from jaxtopo.host import native
-from jaxtopo.host.image_loss import TargetDiagramCache, filtration
+from jaxtopo.host.image_loss import TargetDiagramCache, filtration, likelihood_loss_and_grad
 from jaxtopo.host.persistence import CONSTRUCTIONS
 
 BACKENDS = ("native", "python")
@@ -321,24 +321,20 @@ TARGET_CACHE = TargetDiagramCache(
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: BettiMatchingConfig):
     """(loss value, d loss / d likelihood [H, W]) of one image; NaN value and zero gradient if any
     input is not finite."""
-    likelihood = np.asarray(likelihood)
-    target = np.asarray(target)
-    if not (np.all(np.isfinite(likelihood)) and np.all(np.isfinite(target))):
-        return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
-    f = filtration(likelihood, pad=config.pad)
-    g = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
-    if (config.backend or default_backend()) == "native":  # one call; the target prepared once, cached
-        target_prepared = TARGET_CACHE.get(np.ascontiguousarray(g, dtype=_dtype_of(f)), g.shape, config)
-        value, grad_f = target_prepared.loss_and_grad(
-            f, dims=config.dims, push_unmatched_to_1_0=config.push_unmatched_to_1_0,
-            matched_weight=config.matched_weight, unmatched_weight=config.unmatched_weight,
-            min_persistence=config.min_persistence)
-    else:
+
+    def on_filtration(likelihood, target):
+        f = filtration(likelihood, pad=config.pad)
+        g = filtration(target.astype(likelihood.dtype, copy=False), pad=config.pad)
+        if (config.backend or default_backend()) == "native":  # one call; the target prepared once, cached
+            prepared = TARGET_CACHE.get(np.ascontiguousarray(g, dtype=_dtype_of(f)), g.shape, config)
+            return prepared.loss_and_grad(
+                f, dims=config.dims, push_unmatched_to_1_0=config.push_unmatched_to_1_0,
+                matched_weight=config.matched_weight, unmatched_weight=config.unmatched_weight,
+                min_persistence=config.min_persistence)
         matchings = betti_matching(f, g, construction=config.construction, dims=config.dims, backend=config.backend)
-        value, grad_f = loss_and_grad_of_matching(f, g, matchings, config)
-    if config.pad:
-        grad_f = grad_f[1:-1, 1:-1]
-    return value, -grad_f  # f = 1 - L
+        return loss_and_grad_of_matching(f, g, matchings, config)
+
+    return likelihood_loss_and_grad(likelihood, target, config.pad, on_filtration)
 
 
 def loss_and_grad_of_matching(f: np.ndarray, g: np.ndarray, matchings: dict[int, BettiMatching],

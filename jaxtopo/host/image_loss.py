@@ -248,19 +248,31 @@ def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: Topo
     With the native backend and the optimal policy the work runs in one native call; otherwise
     (and as its reference) through `match_image` and `gradient_map`.
     """
+    def on_filtration(likelihood, target):
+        if _runs_natively(config):
+            return _native_loss_and_grad(likelihood, target, config, cache)
+        result = match_image(likelihood, target, config, cache=cache)
+        padded_shape = tuple(s + 2 for s in likelihood.shape) if config.pad else likelihood.shape
+        return result.value, gradient_map(result, config, padded_shape)
+
+    return likelihood_loss_and_grad(likelihood, target, config.pad, on_filtration)
+
+
+def likelihood_loss_and_grad(likelihood, target, pad: bool, on_filtration):
+    """The frame of every per-image host loss around ``on_filtration(likelihood, target)``, which
+    returns (value, d value / d f) on the (padded) filtration f = 1 - L.
+
+    A NaN or inf in either image gives a NaN value and a zero gradient (nothing raises inside the
+    host callback); the gradient is cropped to the image and turned into d value / d L.
+    """
     likelihood = np.asarray(likelihood)
     target = np.asarray(target)
     if not (np.all(np.isfinite(likelihood)) and np.all(np.isfinite(target))):
         return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
     if likelihood.ndim != 2 or likelihood.shape != target.shape:
         raise ValueError(f"expected two 2D images of one shape, got {likelihood.shape} and {target.shape}")
-    if _runs_natively(config):
-        value, grad_f = _native_loss_and_grad(likelihood, target, config, cache)
-    else:
-        result = match_image(likelihood, target, config, cache=cache)
-        padded_shape = tuple(s + 2 for s in likelihood.shape) if config.pad else likelihood.shape
-        value, grad_f = result.value, gradient_map(result, config, padded_shape)
-    if config.pad:
+    value, grad_f = on_filtration(likelihood, target)
+    if pad:
         grad_f = grad_f[1:-1, 1:-1]
     return value, -grad_f  # f = 1 - L
 

@@ -192,13 +192,17 @@ class BettiMatchingTarget:
             self._free(self._handle)
             self._handle = None
 
+    def _prediction(self, f: np.ndarray) -> np.ndarray:
+        f = np.ascontiguousarray(f, dtype=self.dtype)
+        if f.shape != self.shape:
+            raise ValueError(f"betti_matching: prediction shape {f.shape} differs from the target's {self.shape}")
+        return f
+
     def match(self, f: np.ndarray):
         """{dim: BettiMatching} of the prediction filtration f (same shape) against this target."""
         from jaxtopo.host.betti_matching import BettiMatching
 
-        f = np.ascontiguousarray(f, dtype=self.dtype)
-        if f.shape != self.shape:
-            raise ValueError(f"betti_matching: prediction shape {f.shape} differs from the target's {self.shape}")
+        f = self._prediction(f)
         capacity = f.size + 1
         buffers = [np.empty((capacity, 2), np.int64) for _ in range(4)]
         pointers = (ctypes.POINTER(ctypes.c_int64) * 4)(
@@ -217,9 +221,7 @@ class BettiMatchingTarget:
 
         The same as `jaxtopo.host.betti_matching.loss_and_grad_of_matching` on `match(f)`.
         """
-        f = np.ascontiguousarray(f, dtype=self.dtype)
-        if f.shape != self.shape:
-            raise ValueError(f"betti_matching: prediction shape {f.shape} differs from the target's {self.shape}")
+        f = self._prediction(f)
         grad = np.empty(f.shape, np.float64)
         value = ctypes.c_double()
         status = getattr(_library(), "jaxtopo_bm_loss" + self._suffix)(
