@@ -19,14 +19,35 @@ from jaxtopo.losses.topological import topological_loss
 # papers' DiceBettiMatchingLoss
 PIXEL_LOSSES = ("bce", "dice", "dice_cldice")
 DICE_SMOOTH = 1e-5
-# config name -> (matching policy, spatial weights); "bm" is Betti matching (BM-Loss)
+
+
+def _construction(loss) -> dict:
+    """The loss's own default construction unless the config names one (configs written before
+    the field existed have none)."""
+    construction = loss.get("construction")
+    return {} if construction is None else {"construction": construction}
+
+
+def _matching_loss(matching: str, spatial: bool):
+    """A persistence-diagram matching loss (`jaxtopo.topological_loss`) with the config's options."""
+    def loss_fn(probs, labels, loss):
+        return topological_loss(probs, labels, matching=matching, spatial=spatial, variant=loss.variant,
+                                pad=loss.pad, **_construction(loss))
+    return loss_fn
+
+
+def _betti_matching_loss(probs, labels, loss):
+    return betti_matching_loss(probs, labels, pad=loss.pad, **_construction(loss))
+
+
+# config name -> fn(probs, labels, loss config) -> the topological term
 TOPOLOGICAL_LOSSES = {
     "none": None,
-    "sat": ("optimal", True),
-    "wt": ("optimal", False),
-    "he": ("longest_bars", False),
-    "tc": ("hausdorff", False),
-    "bm": "betti_matching",
+    "sat": _matching_loss("optimal", True),
+    "wt": _matching_loss("optimal", False),
+    "he": _matching_loss("longest_bars", False),
+    "tc": _matching_loss("hausdorff", False),
+    "bm": _betti_matching_loss,  # Betti matching (BM-Loss)
 }
 
 
@@ -37,13 +58,6 @@ def check_loss_config(loss) -> None:
         raise ValueError(f"loss.topological must be one of {tuple(TOPOLOGICAL_LOSSES)}, got {loss.topological!r}")
     if loss.get("construction") not in (None, "T", "V"):
         raise ValueError(f"loss.construction must be None, 'T' or 'V', got {loss.construction!r}")
-
-
-def _construction(loss) -> dict:
-    """The loss's own default construction unless the config names one (configs written before
-    the field existed have none)."""
-    construction = loss.get("construction")
-    return {} if construction is None else {"construction": construction}
 
 
 def objective(logits: jax.Array, labels: jax.Array, loss) -> tuple[jax.Array, dict]:
@@ -58,14 +72,9 @@ def objective(logits: jax.Array, labels: jax.Array, loss) -> tuple[jax.Array, di
         parts["dice_cldice"] = dice_cldice_loss(probs, labels, alpha=loss.weight,
                                                 iterations=loss.cldice_iterations)
     total = sum(parts.values())
-    policy = TOPOLOGICAL_LOSSES[loss.topological]
-    if policy == "betti_matching":
-        topo = betti_matching_loss(probs, labels, pad=loss.pad, **_construction(loss))
-    elif policy is not None:
-        matching, spatial = policy
-        topo = topological_loss(probs, labels, matching=matching, spatial=spatial,
-                                variant=loss.variant, pad=loss.pad, **_construction(loss))
-    if policy is not None:
+    topological = TOPOLOGICAL_LOSSES[loss.topological]
+    if topological is not None:
+        topo = topological(probs, labels, loss)
         parts["topological"] = topo
         total = total + loss.weight * topo
     parts["loss"] = total
