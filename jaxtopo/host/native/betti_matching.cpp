@@ -41,12 +41,7 @@
 
 namespace {
 
-using jaxtopo_native::Bits;
-using jaxtopo_native::count_digits;
-using jaxtopo_native::digit_passes;
-using jaxtopo_native::kBuckets;
-using jaxtopo_native::ordered_bits;
-using jaxtopo_native::radix_sort;
+using namespace jaxtopo_native;  // radix_sort.h: float keys and the radix sort
 
 template <typename U>
 struct Item {
