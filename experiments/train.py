@@ -13,29 +13,21 @@ import json
 import os
 import sys
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-
-
-def config_module():
-    from jaxtopo.training.config import _load_module
-
-    return _load_module(os.path.join(CONFIG_DIR, "default.py"))
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="synthetic_sat", help="name of a file in experiments/configs")
+    parser.add_argument("--config", default="synthetic_sat", help="a named config, <dataset>_<loss> (jaxtopo.training.named_configs)")
     parser.add_argument("--workdir", default=None, help="run folder (default: a new one under ./runs/)")
     parser.add_argument("--data-dir", default=None, help="dataset folder (default: $JAXTOPO_DATA, else ./data)")
     parser.add_argument("--quick", action="store_true", help="shrink the run to about a CPU-minute")
     parser.add_argument("overrides", nargs="*", help="field.path=value")
     args = parser.parse_args(argv)
 
-    from jaxtopo.training import named_config, override, train_and_evaluate
+    from jaxtopo.training import named_config, override, quick_config, train_and_evaluate
 
-    config = named_config(args.config, CONFIG_DIR)
+    config = named_config(args.config)
     if args.quick:
-        config = config_module().quick(config)
+        config = quick_config(config)
     config = override(config, args.overrides)
     if args.data_dir:
         config.data.data_dir = args.data_dir

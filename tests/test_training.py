@@ -8,11 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxtopo.training import Config, named_config, override, train_and_evaluate
+from jaxtopo.training import Config, config_names, named_config, override, train_and_evaluate
 from jaxtopo.training.checkpoints import RunCheckpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_DIR = os.path.join(ROOT, "experiments", "configs")
 
 
 # the metrics every results.json holds (jaxtopo.metrics.segmentation_metrics)
@@ -21,7 +20,7 @@ RESULT_METRICS = ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error"
 
 
 def tiny(name="synthetic_sat", **changes):
-    config = named_config(name, CONFIG_DIR)
+    config = named_config(name)
     config.name = name
     config = override(config, [
         "model.widths=(4, 8)", "data.size=(24, 24)", "data.num_train=8", "data.num_val=2",
@@ -82,7 +81,7 @@ def test_bm_objective_is_dice_plus_half_the_betti_matching_loss():
     logits = jnp.asarray(rng.normal(size=(2, 12, 12, 1)), jnp.float32)
     labels = jnp.asarray(rng.random((2, 12, 12)) > 0.6, jnp.float32)
     probs = jax.nn.sigmoid(logits)
-    loss = named_config("synthetic_bm", CONFIG_DIR).loss
+    loss = named_config("synthetic_bm").loss
     total, parts = objective(logits, labels, loss)
     bm = jaxtopo.betti_matching_loss(probs, labels)  # BM-Loss defaults: V, no padding
     assert float(parts["topological"]) == pytest.approx(float(bm), rel=1e-6) and float(bm) > 0
@@ -181,21 +180,38 @@ def test_evaluate_script_reproduces_the_test_metrics(tmp_path, capsys):
 
 
 def test_named_configs_follow_the_protocol():
-    drive = named_config("drive_sat", CONFIG_DIR)
+    drive = named_config("drive_sat")
     assert (drive.data.name, drive.train.epochs, drive.train.batch_size) == ("drive", 100, 2)
     assert drive.loss.topological == "sat" and drive.loss.pixel == "bce"
-    assert named_config("cremi_cldice", CONFIG_DIR).loss.weight == 0.3
-    assert named_config("roads_small_wt", CONFIG_DIR).model.widths == (16, 32, 64, 128, 256)
+    assert named_config("cremi_cldice").loss.weight == 0.3
+    assert named_config("roads_small_wt").model.widths == (16, 32, 64, 128, 256)
+
+
+def test_named_configs_ship_with_the_package_and_a_user_folder_still_works(tmp_path):
+    # every <dataset>_<loss> pair, from the installed package (no checkout needed)
+    from jaxtopo.training import named_configs
+
+    assert len(config_names()) == len(named_configs.DATASETS) * len(named_configs.LOSSES)
+    assert {"synthetic_sat", "drive_sat", "elegans_small_bm"} <= set(config_names())
+    assert named_configs.__file__.startswith(os.path.dirname(os.path.abspath(__import__("jaxtopo").__file__)))
+    # a folder of the user's own configs, big_vision style
+    (tmp_path / "default.py").write_text(
+        "from jaxtopo.training import named_config\n"
+        "def get_config(name):\n"
+        "    config = named_config('synthetic_sat')\n"
+        "    config.loss.weight = 0.25\n"
+        "    config.name = name\n"
+        "    return config\n")
+    mine = named_config("mine", str(tmp_path))
+    assert (mine.name, mine.loss.weight, mine.loss.topological) == ("mine", 0.25, "sat")
 
 
 def test_every_dataset_has_a_bm_config():
-    sys.path.insert(0, os.path.join(ROOT, "experiments"))
-    import train
+    from jaxtopo.training import named_configs
 
-    module = train.config_module()
-    for dataset in module.DATASETS:
-        bm, sat = named_config(f"{dataset}_bm", CONFIG_DIR), named_config(f"{dataset}_sat", CONFIG_DIR)
-        assert bm.name == f"{dataset}_bm" and f"{dataset}_bm" in module.names()
+    for dataset in named_configs.DATASETS:
+        bm, sat = named_config(f"{dataset}_bm"), named_config(f"{dataset}_sat")
+        assert bm.name == f"{dataset}_bm" and f"{dataset}_bm" in config_names()
         # the Betti matching papers' objective (DiceBettiMatchingLoss, alpha 0.5), BM-Loss defaults
         assert (bm.loss.pixel, bm.loss.topological, bm.loss.weight) == ("dice", "bm", 0.5)
         assert bm.loss.pad is False and bm.loss.construction is None  # None: BM-Loss's V

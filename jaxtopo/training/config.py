@@ -1,8 +1,8 @@
 """Experiment configuration: nested attribute dictionaries, command-line overrides, run folders.
 
-Configs are Python (big_vision / Flax-examples style): ``experiments/configs/default.py`` builds
+Configs are Python (big_vision / Flax-examples style): `jaxtopo.training.named_configs` builds
 every named config ``<dataset>_<loss>`` from one shared default, the dataset's protocol and the
-loss. ``override(config, ["train.steps=100", "loss.weight=1e-3"])`` applies command-line
+loss; it ships inside the package, so ``named_config("drive_sat")`` needs no checkout. ``override(config, ["train.steps=100", "loss.weight=1e-3"])`` applies command-line
 assignments; values are parsed as Python literals and must keep the field's type.
 """
 
@@ -84,7 +84,29 @@ def _load_module(path: str):
     return module
 
 
-def named_config(name: str, directory: str) -> Config:
-    """The config called ``name``, made by ``get_config(name)`` of ``directory/default.py``."""
+def named_config(name: str, directory: str | None = None) -> Config:
+    """The config called ``name``: one of jaxtopo's named configs (``config_names()``).
+
+    ``directory``: a folder of your own configs instead; its ``default.py`` must define
+    ``get_config(name)``, as `jaxtopo.training.named_configs` does.
+    """
+    if directory is None:
+        from jaxtopo.training import named_configs
+
+        return named_configs.get_config(name)
     module = _load_module(os.path.join(directory, "default.py"))
     return Config(module.get_config(name))
+
+
+def config_names() -> list[str]:
+    """Every named config, ``<dataset>_<loss>``, in a stable order."""
+    from jaxtopo.training import named_configs
+
+    return named_configs.names()
+
+
+def quick_config(config: Config) -> Config:
+    """``config`` shrunk to about a CPU-minute (what ``train.py --quick`` runs)."""
+    from jaxtopo.training import named_configs
+
+    return named_configs.quick(config)

@@ -1,5 +1,9 @@
 """Named configs: ``<dataset>_<loss>``, e.g. drive_sat, roads_wt, cremi_cldice, synthetic_bce.
 
+They ship inside the package, so ``jaxtopo.training.named_config("drive_sat")`` works from an
+installed wheel, a notebook or the command line (``python experiments/train.py --config drive_sat``;
+``--list-configs`` prints them all).
+
 Every name is the shared default below, plus the dataset's protocol (SATLoss paper, spec section
 7 and datasets.md), plus the loss. Datasets: synthetic (the embedded default, no download),
 drive, roads, cremi, cracktree, roads_small, elegans_small. Losses: bce, sat, wt (Hu et al.),
