@@ -86,3 +86,50 @@ def test_committed_notebooks_are_stripped_and_point_at_the_repository(path):
     assert f"({badge})" in readme
     # nothing downloads data: the only URL fetched is the repository, by the install cell
     assert not re.search(r"urlretrieve|requests\.get|wget |curl |gdown|tfds\.load|load_dataset\(", source)
+
+
+def _install_cell(path):
+    notebook = nbformat.read(path, as_version=4)
+    cells = [cell.source for cell in notebook.cells if "def jaxtopo_source" in cell.source]
+    assert len(cells) == 1, f"{path}: expected one install cell"
+    return cells[0]
+
+
+def test_notebooks_share_one_install_cell():
+    assert len({_install_cell(path) for path in NOTEBOOKS}) == 1
+
+
+def test_install_cell_prefers_a_local_wheel_or_checkout_over_a_clone(tmp_path, monkeypatch):
+    """The install cell's choice of what to pip-install (its install step itself is skipped here:
+    jaxtopo is importable)."""
+    namespace = {}
+    exec(_install_cell(NOTEBOOKS[0]), namespace)
+    clones = []
+    namespace["subprocess"] = type("FakeSubprocess", (), {"run": staticmethod(lambda args, **_: clones.append(args))})
+    source = namespace["jaxtopo_source"]
+    monkeypatch.delenv("JAXTOPO_INSTALL", raising=False)
+
+    # a checkout: the notebook runs in <checkout>/notebooks
+    checkout = tmp_path / "checkout"
+    (checkout / "jaxtopo").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'jaxtopo'\n")
+    (checkout / "notebooks").mkdir()
+    monkeypatch.chdir(checkout / "notebooks")
+    assert source() == str(checkout)
+    # a wheel next to the notebook wins over the checkout; the newest of several
+    old, new = checkout / "notebooks" / "jaxtopo-0.1.0-a.whl", checkout / "notebooks" / "jaxtopo-0.1.0-b.whl"
+    new.write_text("")
+    old.write_text("")
+    os.utime(old, (1, 1))
+    assert source() == str(new)
+    # an explicit choice wins over both
+    monkeypatch.setenv("JAXTOPO_INSTALL", "../dist/jaxtopo.whl")
+    assert source() == str(checkout / "dist" / "jaxtopo.whl")
+    assert clones == []
+    # nothing local (Colab): a clone of the repository
+    monkeypatch.delenv("JAXTOPO_INSTALL")
+    empty = tmp_path / "colab"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert source() == str(empty / "jaxtopo-repository")
+    assert clones == [["git", "clone", "--depth", "1", namespace["REPOSITORY_URL"], "jaxtopo-repository"]]
