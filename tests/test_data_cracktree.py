@@ -16,7 +16,7 @@ from PIL import Image
 from jaxtopo.data.common import CorruptFileError, DatasetNotFoundError
 from jaxtopo.data.cracktree import load_cracktree
 
-# datasets.md (1-based sorted positions), written out again so that a wrong table in the module cannot pass
+# docs/datasets.md section 6 (1-based sorted positions), written out again so that a wrong table in the module cannot pass
 EXPECTED_FOLDS = {
     1: dict(train=[*range(1, 201)], val=[*range(201, 221)], test=[*range(221, 261)]),
     2: dict(train=[*range(1, 117), *range(177, 261)], val=[*range(117, 137)], test=[*range(137, 177)]),

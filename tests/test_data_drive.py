@@ -10,7 +10,7 @@ from PIL import Image
 from jaxtopo.data.common import CorruptFileError, DatasetNotFoundError
 from jaxtopo.data.drive import load_drive
 
-# datasets.md, written out again here so that a wrong table in the module cannot pass
+# docs/datasets.md section 2, written out again here so that a wrong table in the module cannot pass
 EXPECTED_FOLDS = {
     1: dict(train=list(range(21, 33)), val=[33, 34], test=list(range(35, 41))),
     2: dict(train=list(range(29, 41)), val=[27, 28], test=list(range(21, 27))),

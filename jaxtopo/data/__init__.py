@@ -2,7 +2,7 @@
 
 Loaders read the folders users downloaded (jaxtopo never downloads) and return
 {"train"|"val"|"test": (images float32 [N, P, P, C], labels float32 [N, P, P])} following the
-SATLoss paper's crops, patches, splits and folds (``../shared/docs/datasets.md``). A missing
+SATLoss paper's crops, patches, splits and folds (``docs/datasets.md``). A missing
 folder raises `DatasetNotFoundError` with the expected layout and where the data is published.
 """
 

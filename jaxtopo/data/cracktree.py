@@ -30,7 +30,7 @@ FOLDER_NAMES = (("image", "gt"), ("img", "lab"))
 COUNT = 260
 WIDTH, HEIGHT, PATCH = 900, 600, 300
 PATCHES_PER_IMAGE = (WIDTH // PATCH) * (HEIGHT // PATCH)
-# 1-based positions in the sorted list (SATLoss protocol, datasets.md); each fold partitions 1..260
+# 1-based positions in the sorted list (SATLoss protocol, docs/datasets.md section 6); each fold partitions 1..260
 FOLDS = {
     1: dict(train=[range(1, 201)], val=[range(201, 221)], test=[range(221, 261)]),
     2: dict(train=[range(1, 117), range(177, 261)], val=[range(117, 137)], test=[range(137, 177)]),

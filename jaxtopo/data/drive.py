@@ -27,7 +27,7 @@ DRIVE/training/1st_manual/NN_manual1.gif   vessel labels (GIF, grey {0, 255})
 DRIVE/training/mask/NN_training_mask.gif   (field-of-view masks, not used)"""
 
 NUMBERS = range(21, 41)
-# image numbers per split (SATLoss protocol, datasets.md); each fold partitions 21..40
+# image numbers per split (SATLoss protocol, docs/datasets.md section 2); each fold partitions 21..40
 FOLDS = {
     1: dict(train=[*range(21, 33)], val=[33, 34], test=[*range(35, 41)]),
     2: dict(train=[*range(29, 41)], val=[27, 28], test=[*range(21, 27)]),

@@ -44,7 +44,7 @@ def _span(first: str, last: str) -> list[str]:
     return WELLS[WELLS.index(first):WELLS.index(last) + 1]
 
 
-# C.Elegans-small folds (datasets.md); each partitions the 100 wells into 70 / 10 / 20
+# C.Elegans-small folds (docs/datasets.md section 7); each partitions the 100 wells into 70 / 10 / 20
 FOLDS = {
     1: dict(train=_span("A01", "C22"), val=_span("C23", "D08"), test=_span("D09", "E04")),
     2: dict(train=_span("B07", "E04"), val=_span("A01", "A10"), test=_span("A11", "B06")),
@@ -125,7 +125,7 @@ def _read_well(image_path: str, label_path: str) -> tuple[np.ndarray, np.ndarray
 def load_elegans_small(root: str, *, fold: int = 1, channel: str = "w1") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """C.Elegans-small: BBBC010 wells, centre 340 crop -> 96 x 96 -> four 48 x 48 patches, 3 folds.
 
-    ``fold`` in {1, 2, 3} (datasets.md: fold 1 train A01-C22 / val C23-D08 / test D09-E04; fold 2
+    ``fold`` in {1, 2, 3} (docs/datasets.md section 7: fold 1 train A01-C22 / val C23-D08 / test D09-E04; fold 2
     train B07-E04 / val A01-A10 / test A11-B06; fold 3 train A01-B16 + C23-E04 / val C13-C22 /
     test B17-C12), ``channel`` "w1" (brightfield, default) or "w2" (GFP).
 

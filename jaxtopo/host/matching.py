@@ -1,7 +1,7 @@
 """Matching a predicted persistence diagram to a target diagram (host side, numpy + scipy).
 
 Each predicted point is matched to one target point or to the diagonal; each target point to at
-most one predicted point. Costs (see satloss-spec.md, section 2), with q = 1 for the "official"
+most one predicted point. Costs (see docs/conventions.md, section 5), with q = 1 for the "official"
 variant and q = 2 for the "paper" variant (Eq. 4):
 
     C_ij = s_ij * ||p_i - t_j||^q        s_ij = spatial weight of the creators (1 without spatial)

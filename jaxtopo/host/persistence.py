@@ -1,6 +1,6 @@
 """Cubical persistence of one 2D image with creator and destroyer pixels (host side, numpy).
 
-Conventions (see docs/conventions in README.md):
+Conventions (see docs/conventions.md, sections 2-4):
 
 * Input is the filtration function ``f`` (jaxtopo uses ``f = 1 - likelihood``) and the
   *sublevel* filtration; this is the superlevel filtration of the likelihood.
@@ -15,8 +15,10 @@ Conventions (see docs/conventions in README.md):
 
 Backends plug in through `register_backend`; all return `Diagram`s with these conventions:
 ``"native"`` (the C++ engine in `jaxtopo.host.native`, the default when it was built) and
-``"gudhi"`` (the reference). Both give identical diagrams, identical pairs on tie-free images and,
-on binary images, the same critical pixels as the official gudhi call.
+``"gudhi"`` (the reference). Both give identical diagrams and identical pairs on tie-free images.
+On binary images (all ties, as targets are) they agree on the diagrams, the creators and the loop
+pairs, but which equal component is essential and where components die may differ (see
+tests/test_persistence.py); a target enters the loss only through its diagram and creators.
 """
 
 from __future__ import annotations
