@@ -1,39 +1,76 @@
-"""Re-evaluate a trained run: python experiments/evaluate.py RUN_DIR [--split test]
+"""Re-evaluate trained runs: python experiments/evaluate.py RUN_DIR [RUN_DIR ...] [--split test]
 
-Restores the run's best-validation model (else its latest), predicts the split again and prints a
-Table-1 style row: accuracy, Dice, clDice, beta_0 error, beta_1 error, and the Betti-matching
-error (dimension 0, dimension 1, total), the keys of results.json.
+Restores each run's best-validation model (else its latest), predicts the split again and prints
+a markdown table, one row per run: accuracy, Dice, clDice, beta_0 error, beta_1 error and the
+Betti-matching error (dimension 0, dimension 1, total), the metric keys of results.json.
+--data-dir reads the runs' dataset from another folder; --csv FILE also writes the rows, at full
+precision, as CSV.
+
+Exit status: 0 done; 2 a path is not a run folder or has no checkpoint; 1 the dataset is missing
+or unreadable. Only a bug prints a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
 import os
 import sys
 
+TEXT_COLUMNS = ("run", "config", "split")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of {column: value} as a markdown table: text left-aligned, numbers right-aligned."""
+    columns = list(rows[0])
+    cells = [[str(row[c]).replace("|", "\\|") if c in TEXT_COLUMNS else f"{row[c]:.4f}" for c in columns]
+             for row in rows]
+    widths = [max(3, len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+
+    def line(values):
+        return "| " + " | ".join(v.ljust(w) if c in TEXT_COLUMNS else v.rjust(w)
+                                 for c, v, w in zip(columns, values, widths)) + " |"
+
+    separator = ["-" * w if c in TEXT_COLUMNS else "-" * (w - 1) + ":" for c, w in zip(columns, widths)]
+    return "\n".join([line(columns), line(separator)] + [line(r) for r in cells])
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir")
+    parser = argparse.ArgumentParser(prog=os.path.basename(__file__), description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders of experiments/train.py")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--data-dir", default=None,
+                        help="dataset folder (default: the one each run was trained with)")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="also write the rows to FILE as CSV")
     args = parser.parse_args(argv)
+    if args.csv and not os.path.isdir(os.path.dirname(os.path.abspath(args.csv))):
+        parser.error(f"--csv {args.csv}: its folder does not exist")
 
-    from jaxtopo.training.config import Config
-    from jaxtopo.training.loop import evaluate_run
+    from jaxtopo.training import read_run_config
+    from jaxtopo.training.config import user_error_status
 
-    config_path = os.path.join(args.run_dir, "config.json")
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{args.run_dir} is not a run folder: it has no config.json")
-    with open(config_path) as f:
-        config = Config(json.load(f))
-    metrics = evaluate_run(config, args.run_dir, split=args.split)
-    columns = ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error",
-               "betti_matching_error_0", "betti_matching_error_1", "betti_matching_error")
-    widths = [max(13, len(c)) for c in columns]
-    print(f"| {'config':<22} | " + " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths)) + " |")
-    print(f"| {config.get('name', ''):<22} | "
-          + " | ".join(f"{metrics[c]:>{w}.4f}" for c, w in zip(columns, widths)) + " |")
+    try:
+        # every folder is checked before the first, slow, evaluation
+        configs = [read_run_config(run_dir) for run_dir in args.run_dirs]
+        from jaxtopo.training import evaluate_run
+
+        rows = []
+        for run_dir, config in zip(args.run_dirs, configs):
+            if args.data_dir:
+                config.data.data_dir = args.data_dir
+            metrics = evaluate_run(config, run_dir, split=args.split)
+            rows.append({"run": run_dir, "config": config.get("name", ""), "split": args.split, **metrics})
+    except Exception as error:
+        status = user_error_status(error)
+        if status is None:
+            raise
+        parser.exit(status, f"{parser.prog}: error: {error}\n")
+    print(markdown_table(rows))
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     return 0
 
 

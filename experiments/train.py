@@ -2,7 +2,14 @@
 
 Intentionally short: the loop lives in `jaxtopo.training.train_and_evaluate`, importable from a
 notebook. Overrides: any config field as field.path=value, e.g. train.epochs=5 loss.weight=1e-2.
-Rerunning the same command with the same --workdir resumes from its last checkpoint.
+Rerunning the same command with the same --workdir resumes from its last checkpoint; a resumed
+run may only increase train.epochs and change train.stop_after_steps, log_every,
+checkpoint_every, eval_every_epochs and data.data_dir (--data-dir), any other difference from
+the folder's config.json is refused.
+
+Exit status: 0 done; 2 the command is wrong (unknown config, bad override, a --workdir that
+holds another run or other files); 1 the dataset is missing or unreadable. Only a bug prints a
+traceback.
 """
 
 from __future__ import annotations
@@ -15,25 +22,43 @@ import sys
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="synthetic_sat", help="a named config, <dataset>_<loss> (jaxtopo.training.named_configs)")
+    from jaxtopo.training import named_configs
+
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(__file__), description=__doc__.split("\n\n")[0],
+        epilog=named_configs.describe(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="synthetic_sat",
+                        help="a named config, <dataset>_<loss> (see below), or a .py file defining get_config()")
+    parser.add_argument("--list-configs", action="store_true", help="print every named config and exit")
     parser.add_argument("--workdir", default=None, help="run folder (default: a new one under ./runs/)")
     parser.add_argument("--data-dir", default=None, help="dataset folder (default: $JAXTOPO_DATA, else ./data)")
     parser.add_argument("--quick", action="store_true", help="shrink the run to about a CPU-minute")
     parser.add_argument("overrides", nargs="*", help="field.path=value")
     args = parser.parse_args(argv)
 
-    from jaxtopo.training import named_config, override, quick_config, train_and_evaluate
+    from jaxtopo.training import config_names, load_config, override, quick_config
+    from jaxtopo.training.config import user_error_status
 
-    config = named_config(args.config)
-    if args.quick:
-        config = quick_config(config)
-    config = override(config, args.overrides)
-    if args.data_dir:
-        config.data.data_dir = args.data_dir
-    workdir = args.workdir or os.path.join(
-        "runs", f"{args.config}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    results = train_and_evaluate(config, workdir)
+    if args.list_configs:
+        print("\n".join(config_names()))
+        return 0
+    try:
+        config = load_config(args.config)
+        if args.quick:
+            config = quick_config(config)
+        config = override(config, args.overrides)
+        if args.data_dir:
+            config.data.data_dir = args.data_dir
+        workdir = args.workdir or os.path.join(
+            "runs", f"{config.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        from jaxtopo.training import train_and_evaluate
+
+        results = train_and_evaluate(config, workdir)
+    except Exception as error:
+        status = user_error_status(error)
+        if status is None:
+            raise
+        parser.exit(status, f"{parser.prog}: error: {error}\n")
     print(json.dumps(results, indent=2))
     print(f"run folder: {workdir}")
     return 0

@@ -11,9 +11,10 @@ import orbax.checkpoint as ocp
 class RunCheckpoints:
     """``workdir/checkpoints/latest`` (model + optimiser + step) and ``.../best`` (model only)."""
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, *, create: bool = True):
+        """``create=False`` only reads: evaluating a folder must not add checkpoint folders to it."""
         root = os.path.abspath(os.path.join(workdir, "checkpoints"))
-        options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, create=create)
         self.latest = ocp.CheckpointManager(os.path.join(root, "latest"), options=options)
         self.best = ocp.CheckpointManager(os.path.join(root, "best"), options=options)
 

@@ -5,9 +5,11 @@ Deterministic given the config: the batch of step s is drawn from a permutation 
 exactly as if it had never stopped (it loses only the steps since that checkpoint).
 
 Run folder: config.json (resolved config), metrics.jsonl (one JSON object per logged step and per
-evaluation), checkpoints/{latest,best} (Orbax), results.json (test metrics of the best-validation
-model: `jaxtopo.metrics.segmentation_metrics`, i.e. accuracy, Dice, clDice, Betti errors and the
-Betti-matching error) and predictions.png (inputs, labels, predictions).
+evaluation), checkpoints/{latest,best} (Orbax), results.json and predictions.png (inputs, labels,
+predictions). results.json holds ``config`` (the config's name), ``split`` (always "test": the
+metrics are of the test split), ``steps``, ``best_val_dice`` (null when no validation ran) and the
+test metrics of the best-validation model from `jaxtopo.metrics.segmentation_metrics`: accuracy,
+dice, cldice, betti_0_error, betti_1_error, betti_matching_error_0/_1 and betti_matching_error.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from jaxtopo.metrics import dice, segmentation_metrics
 from jaxtopo.models.unet import UNet
 from jaxtopo.training import data as data_lib
 from jaxtopo.training.checkpoints import RunCheckpoints
+from jaxtopo.training.config import (
+    ConfigError,
+    RunFolderError,
+    TrainingDivergedError,
+    check_run_folder,
+    write_run_config,
+)
 from jaxtopo.training.figures import save_prediction_figure
 from jaxtopo.training.objective import check_loss_config, objective
 
@@ -139,13 +148,13 @@ def predict_with_run(config, workdir: str, images) -> np.ndarray:
     images = np.asarray(images)
     model, eval_graph = _model(config, images.shape[-1])
     _, like = nnx.split(model)
-    checkpoints = RunCheckpoints(workdir)
+    checkpoints = RunCheckpoints(workdir, create=False)
     try:
         state = checkpoints.restore_best(like)
         if state is None:
             step = checkpoints.latest.latest_step()
             if step is None:
-                raise FileNotFoundError(f"{workdir} has no checkpoint to evaluate")
+                raise RunFolderError(f"{workdir} has no checkpoint to evaluate")
             state = checkpoints.latest.restore(step)["model"]
     finally:
         checkpoints.close()
@@ -158,12 +167,38 @@ def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
     return segmentation_metrics(predict_with_run(config, workdir, images), labels)
 
 
+def _check_config(config) -> None:
+    """Field values the loop cannot use, refused before anything is loaded or written."""
+    try:
+        check_loss_config(config.loss)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if config.data.name not in data_lib.DATASETS:
+        raise ConfigError(f"data.name must be one of {', '.join(data_lib.DATASETS)}, got {config.data.name!r}")
+    counts = {f"train.{field}": config.train.get(field)
+              for field in ("epochs", "batch_size", "log_every", "checkpoint_every", "eval_every_epochs")}
+    if config.train.get("stop_after_steps") is not None:
+        counts["train.stop_after_steps"] = config.train.stop_after_steps
+    for field, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            hint = "; experiments/evaluate.py evaluates a trained run" if field == "train.epochs" else ""
+            raise ConfigError(f"{field} must be a whole number >= 1, got {value!r}{hint}")
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
-    """Trains, checkpoints, evaluates; returns the test metrics (also in results.json)."""
-    check_loss_config(config.loss)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(config.to_dict(), f, indent=2)
+    """Trains, checkpoints, evaluates; returns the test metrics (also in results.json).
+
+    A ``workdir`` that already holds a run is resumed from its last checkpoint, but only by a
+    config that agrees with its config.json up to the fields in
+    `jaxtopo.training.config.RESUMABLE_CHANGES` (train.epochs may grow; train.stop_after_steps,
+    log_every, checkpoint_every, eval_every_epochs and data.data_dir may change); otherwise
+    `ConfigError` names the differing fields. A field value the loop cannot use raises
+    `ConfigError`, a folder that holds other files `RunFolderError`, a missing dataset
+    `jaxtopo.data.DatasetNotFoundError`: all before the folder is created, which happens only once
+    the data are loaded and the model is built, so a start that fails there leaves nothing behind.
+    """
+    _check_config(config)
+    check_run_folder(workdir, config)
     splits = data_lib.load_splits(config)
     train_images, train_labels = splits["train"]
     num_train = len(train_images)
@@ -175,6 +210,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     optimizer = nnx.Optimizer(model, make_optimizer(config.train, total_steps), wrt=nnx.Param)
     model_graph, model_state = nnx.split(model)
     opt_graph, opt_state = nnx.split(optimizer)
+    os.makedirs(workdir, exist_ok=True)
+    write_run_config(workdir, config)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def train_step(model_state, opt_state, images, labels):
@@ -216,9 +253,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
             if step % config.train.log_every == 0 or step == total_steps:
                 measurements = {k: float(v) for k, v in measurements.items()}
                 if not math.isfinite(measurements["loss"]):
-                    raise FloatingPointError(
+                    raise TrainingDivergedError(
                         f"non-finite loss at step {step}: {measurements}; the last checkpoint is in "
-                        f"{workdir}/checkpoints/latest. Lower the learning rate or the loss weight.")
+                        f"{workdir}/checkpoints/latest. Lower the learning rate or the loss weight, "
+                        f"and check that images are finite and labels lie in [0, 1].")
                 elapsed = time.perf_counter() - window_start
                 host = HOST_CLOCK.take()
                 record = {"step": step, "epoch": step / steps_per_epoch, **measurements,
@@ -248,7 +286,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
         final_state = best if best is not None else model_state
         test_images, test_labels = splits["test"]
         test_probs = probabilities(final_state, test_images)
-        results = {"config": config.get("name", ""), "steps": total_steps, "best_val_dice": best_val_dice,
+        # best_val_dice keeps its starting -1.0 until a validation ran (eval_every_epochs > epochs)
+        results = {"config": config.get("name", ""), "split": "test", "steps": total_steps,
+                   "best_val_dice": best_val_dice if best_val_dice >= 0 else None,
                    **segmentation_metrics(test_probs, test_labels)}
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump(results, f, indent=2)

@@ -4,8 +4,8 @@ They ship inside the package, so ``jaxtopo.training.named_config("drive_sat")`` 
 installed wheel, a notebook or the command line (``python experiments/train.py --config drive_sat``;
 ``--list-configs`` prints them all).
 
-Every name is the shared default below, plus the dataset's protocol (SATLoss paper, spec section
-7 and datasets.md), plus the loss. Datasets: synthetic (the embedded default, no download),
+Every name is the shared default below, plus the dataset's protocol (SATLoss paper;
+docs/conventions.md section 11 and docs/datasets.md), plus the loss. Datasets: synthetic (the embedded default, no download),
 drive, roads, cremi, cracktree, roads_small, elegans_small. Losses: bce, sat, wt (Hu et al.),
 he (He et al.), tc (TCLoss), cldice (soft-Dice + soft-clDice), bm (soft-Dice + BM-Loss, Betti
 matching; Stucki et al.).
@@ -18,7 +18,9 @@ DiceBettiMatchingLoss, which the SATLoss paper ran for its Tables 2-4: Dice + 0.
 BM-Loss's defaults (V-construction, no padding).
 """
 
-from jaxtopo.training.config import Config
+import difflib
+
+from jaxtopo.training.config import Config, ConfigError
 
 # dataset -> protocol fields that differ from the default
 DATASETS = {
@@ -38,6 +40,17 @@ DATASETS = {
                           train=dict(epochs=50, batch_size=16)),
 }
 
+# dataset -> what it is, one line for --help
+DATASET_DESCRIPTIONS = {
+    "synthetic": "generated tubular networks, built in (no download)",
+    "drive": "DRIVE retinal vessels, 3 folds of its 20 training images",
+    "roads": "Massachusetts Roads aerial images, official train/valid/test split",
+    "cremi": "CREMI neuron membranes in electron microscopy (samples A, B, C)",
+    "cracktree": "CrackTree260 pavement cracks, 3 folds",
+    "roads_small": "134 Massachusetts Roads images, 3 folds, small U-Net (BM-Loss comparison)",
+    "elegans_small": "BBBC010 C. elegans worms, 3 folds, small U-Net (BM-Loss comparison)",
+}
+
 # loss -> loss fields (pixel loss, topological loss, weight)
 LOSSES = {
     "bce": dict(pixel="bce", topological="none", weight=0.0),
@@ -47,6 +60,18 @@ LOSSES = {
     "tc": dict(pixel="bce", topological="tc", weight=1e-1),
     "cldice": dict(pixel="dice_cldice", topological="none", weight=0.5),  # weight = alpha
     "bm": dict(pixel="dice", topological="bm", weight=0.5, pad=False),  # construction: BM's V
+}
+
+
+# loss -> what it trains with, one line for --help
+LOSS_DESCRIPTIONS = {
+    "bce": "binary cross-entropy alone (the pixel-wise baseline)",
+    "sat": "BCE + SATLoss, spatial-aware persistent-feature matching (Wen et al.)",
+    "wt": "BCE + the Wasserstein topological loss (Hu et al.)",
+    "he": "BCE + the topological loss of He et al.",
+    "tc": "BCE + TCLoss",
+    "cldice": "soft Dice + soft clDice (skeleton overlap)",
+    "bm": "soft Dice + 0.5 x BM-Loss, Betti matching (Stucki et al.)",
 }
 
 
@@ -95,7 +120,10 @@ def get_config(name: str = "synthetic_sat") -> Config:
     """The config called ``<dataset>_<loss>``."""
     dataset, _, loss = name.rpartition("_")
     if dataset not in DATASETS or loss not in LOSSES:
-        raise ValueError(f"unknown config {name!r}; known configs: {', '.join(names())}")
+        close = difflib.get_close_matches(name, names(), n=1)
+        raise ConfigError(f"unknown config {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                          + f": a named config is <dataset>_<loss>, dataset one of {', '.join(DATASETS)}, "
+                          f"loss one of {', '.join(LOSSES)} (train.py --list-configs prints them all)")
     config = base_config()
     for section, fields in DATASETS[dataset].items():
         config[section].update(fields)
@@ -104,6 +132,16 @@ def get_config(name: str = "synthetic_sat") -> Config:
         config.loss.weight = 0.3  # the clDice paper's alpha on CREMI
     config.name = name
     return config
+
+
+def describe() -> str:
+    """The datasets and losses that named configs combine, one line each (train.py --help)."""
+    width = max(map(len, [*DATASETS, *LOSSES])) + 2
+    lines = [f"configs are <dataset>_<loss> ({len(names())} in all; --list-configs prints them)", "", "datasets:"]
+    lines += [f"  {name:<{width}}{DATASET_DESCRIPTIONS[name]}" for name in DATASETS]
+    lines += ["", "losses:"]
+    lines += [f"  {name:<{width}}{LOSS_DESCRIPTIONS[name]}" for name in LOSSES]
+    return "\n".join(lines)
 
 
 def quick(config: Config) -> Config:
