@@ -1,7 +1,7 @@
 """Slow, independent reference of the official SATLoss value: gudhi + POT's exact transport.
 
-Written from the semantics in satloss-spec.md (not from jaxtopo's code): the augmented
-(n + 1) x (m + 1) cost matrix solved by ``ot.emd2``, as the official PyTorch code does.
+Written from the semantics in docs/conventions.md, sections 2-6 (not from jaxtopo's code): the
+augmented (n + 1) x (m + 1) cost matrix solved by ``ot.emd2``, as the official PyTorch code does.
 Index handling goes through gudhi's 2D-array path on the transposed image, a different code
 path from jaxtopo's flat call, so index-order mistakes on non-square images show up.
 """
@@ -57,22 +57,31 @@ def reference_matching_value(pred, target, pred_xy, target_xy, *, q=1, spatial=T
     return float(ot.emd2(a, b, M, numItermax=10_000_000))
 
 
-def reference_sat_loss(likelihood, target, *, pad=False, q=1, spatial=True, construction="T", dims=(0, 1)):
-    """Official-style SATLoss of one image (value only)."""
-    def f_of(x):
-        x = np.asarray(x, dtype=np.float64)
-        if pad:
-            x = np.pad(x, 1, constant_values=1.0)
-        return 1.0 - np.clip(x, 0.0, 1.0)
+def reference_diagrams(image, *, pad=False, construction="T"):
+    """{dim: (points [k, 2] of (birth, death) in f = 1 - clip(image), creator (row, col) / (H, W))}.
 
-    H, W = likelihood.shape
-    fl, ft = f_of(likelihood), f_of(target)
-    pl, pt = reference_pairs(fl, construction), reference_pairs(ft, construction)
+    Creator coordinates are divided by the unpadded height and width, as docs/conventions.md section 5 says; with
+    ``pad`` they are rows and columns of the padded frame (an offset that cancels in distances).
+    """
+    x = np.asarray(image, dtype=np.float64)
+    if pad:
+        x = np.pad(x, 1, constant_values=1.0)
+    f = 1.0 - np.clip(x, 0.0, 1.0)
+    norm = np.array(np.shape(image), dtype=np.float64)
+    out = {}
+    for dim, (creators, destroyers) in reference_pairs(f, construction).items():
+        points = np.stack([f[tuple(creators.T)], f[tuple(destroyers.T)]], 1) if len(creators) else np.zeros((0, 2))
+        out[dim] = (points, creators / norm)
+    return out
+
+
+def reference_sat_loss(likelihood, target, *, pad=False, q=1, spatial=True, construction="T", dims=(0, 1),
+                       min_w=0.05):
+    """Official-style SATLoss of one image (value only)."""
+    pred = reference_diagrams(likelihood, pad=pad, construction=construction)
+    tgt = reference_diagrams(target, pad=pad, construction=construction)
     total = 0.0
     for dim in dims:
-        (cl, dl), (ct, dt) = pl[dim], pt[dim]
-        pred = np.stack([fl[tuple(cl.T)], fl[tuple(dl.T)]], 1) if len(cl) else np.zeros((0, 2))
-        tgt = np.stack([ft[tuple(ct.T)], ft[tuple(dt.T)]], 1) if len(ct) else np.zeros((0, 2))
-        norm = np.array([H, W], dtype=np.float64)
-        total += reference_matching_value(pred, tgt, cl / norm, ct / norm, q=q, spatial=spatial)
+        (p, p_xy), (t, t_xy) = pred[dim], tgt[dim]
+        total += reference_matching_value(p, t, p_xy, t_xy, q=q, spatial=spatial, min_w=min_w)
     return total

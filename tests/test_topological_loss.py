@@ -8,7 +8,9 @@ import pytest
 from jaxtopo.host import TARGET_CACHE, TopoLossConfig, match_image
 from jaxtopo.host.matching import DIAGONAL
 from jaxtopo.losses.topological import he_loss, sat_loss, tc_loss, topological_loss, wasserstein_loss
-from reference_satloss import reference_sat_loss
+from gradcheck import x64
+from reference_he_tc import reference_image_loss
+from reference_satloss import reference_diagrams, reference_pairs, reference_sat_loss
 
 
 def random_pair(shape, rng, *, binary_prediction=False):
@@ -149,17 +151,90 @@ def test_gradient_equals_finite_differences_with_fixed_matching(policy, variant)
         assert grad.ravel()[k] == pytest.approx(fd, rel=1e-4, abs=1e-5), k
 
 
-def test_gradient_equals_finite_differences_of_the_full_loss():
-    """On a tie-free image small bumps change neither the pairs nor the matching."""
-    rng = np.random.default_rng(8)
-    likelihood, target = random_pair((8, 8), rng)
-    f64 = lambda x: float(reference_sat_loss(x, target, pad=True))
-    grad = np.asarray(jax.grad(lambda p: sat_loss(p, target[None]))(jnp.asarray(likelihood[None], jnp.float32)))[0]
-    for k in np.flatnonzero(grad)[:12]:
+def dotted_image(shape=(10, 10), seed=0):
+    """A target of three single-pixel dots and a noisy likelihood that peaks on them.
+
+    Each dot is a target component whose creator is the dot itself, and the predicted component
+    around it is created at the same pixel (its likelihood maximum), so these pairs sit at
+    creator distance 0: the spatial weight there is the clamp's lower bound, 0.05, not 0. The
+    noise makes values distinct, so small bumps change neither pairs nor matchings.
+    """
+    rng = np.random.default_rng(seed)
+    target = np.zeros(shape)
+    for row, col in [(2, 2), (2, 7), (7, 4)]:
+        target[row, col] = 1.0
+    likelihood = 0.05 + 0.3 * rng.random(shape) + 0.55 * target
+    return likelihood, target
+
+
+def weak_dot_image(shape=(8, 8), seed=2):
+    """Two target dots; the prediction finds one confidently and the other weakly.
+
+    The weak dot's point (0.3, about 0.93) is nearer to the target point (0, 1) than to the
+    diagonal and farther from it than anything else is from its nearest partner, so TCLoss's
+    worst term is a predicted point with a target partner, and its gradient must pull that
+    point towards (0, 1), not towards the diagonal.
+    """
+    rng = np.random.default_rng(seed)
+    target = np.zeros(shape)
+    target[2, 2] = target[5, 5] = 1.0
+    likelihood = 0.08 * rng.random(shape)
+    likelihood[2, 2] = 0.97
+    likelihood[5, 5] = 0.7
+    return likelihood, target
+
+
+def reference_critical_pixels(likelihood, *, pad=True):
+    """Flat indices of the image pixels that create or destroy a pair, according to gudhi."""
+    height, width = likelihood.shape
+    x = np.pad(likelihood, 1, constant_values=1.0) if pad else likelihood
+    pixels = set()
+    for creators, destroyers in reference_pairs(1.0 - x).values():
+        for row, col in np.concatenate([creators, destroyers]) - (1 if pad else 0):
+            if 0 <= row < height and 0 <= col < width:
+                pixels.add(int(row * width + col))
+    return pixels
+
+
+FULL_LOSSES = {
+    # name: (jaxtopo loss of [1, H, W], independent reference value of one [H, W] image)
+    "sat-official": (lambda p, t: sat_loss(p, t), lambda x, t: reference_sat_loss(x, t, pad=True)),
+    "sat-paper": (lambda p, t: sat_loss(p, t, variant="paper"),
+                  lambda x, t: reference_sat_loss(x, t, pad=True, q=2)),
+    "he": (lambda p, t: he_loss(p, t), lambda x, t: reference_image_loss("longest_bars", x, t)),
+    "tc": (lambda p, t: tc_loss(p, t), lambda x, t: reference_image_loss("hausdorff", x, t)),
+}
+
+
+def test_dotted_image_has_pairs_at_creator_distance_zero():
+    # what the gradient test below relies on: the dots create components in both diagrams
+    likelihood, target = dotted_image()
+    pred, tgt = reference_diagrams(likelihood, pad=True), reference_diagrams(target, pad=True)
+    shared = {tuple(xy) for xy in pred[0][1].tolist()} & {tuple(xy) for xy in tgt[0][1].tolist()}
+    assert len(shared) >= 3
+
+
+@pytest.mark.parametrize("name,image", [("sat-official", dotted_image), ("sat-paper", dotted_image),
+                                        ("he", dotted_image), ("tc", dotted_image), ("tc", weak_dot_image)])
+def test_gradient_equals_finite_differences_of_the_reference_loss(name, image):
+    """jax.grad of the whole loss against central differences of the gudhi + POT / hand-written
+    reference, on every critical pixel of the reference diagrams (zero gradients included) and on
+    a sample of the other pixels, whose gradient must be exactly zero."""
+    loss, reference = FULL_LOSSES[name]
+    likelihood, target = image()
+    with x64():  # float64 through the host, so the comparison can be tight
+        grad = np.asarray(jax.grad(lambda p: loss(p, target[None]))(jnp.asarray(likelihood[None])))[0]
+    critical = reference_critical_pixels(likelihood)
+    others = sorted(set(range(likelihood.size)) - critical)
+    sample = np.random.default_rng(1).choice(others, size=min(15, len(others)), replace=False)
+    assert np.all(grad.ravel()[others] == 0)  # Eq. 7: only critical pixels carry gradient
+    step = 1e-6
+    for k in sorted(critical) + sample.tolist():
         up, down = likelihood.copy(), likelihood.copy()
-        up.ravel()[k] += 1e-7
-        down.ravel()[k] -= 1e-7
-        assert grad.ravel()[k] == pytest.approx((f64(up) - f64(down)) / 2e-7, rel=2e-3, abs=1e-4)
+        up.ravel()[k] += step
+        down.ravel()[k] -= step
+        numeric = (reference(up, target) - reference(down, target)) / (2 * step)
+        assert grad.ravel()[k] == pytest.approx(numeric, rel=1e-5, abs=1e-7), k
 
 
 def test_jit_grad_vmap_and_no_retrace():
@@ -182,9 +257,13 @@ def test_jit_grad_vmap_and_no_retrace():
     assert len(traces) == 1
     per_image = jax.vmap(lambda p, t: sat_loss(p[None], t[None]))(probs, targets)
     np.testing.assert_allclose(per_image, sat_loss(probs, targets, reduction="none"), rtol=1e-6)
-    # nested vmap over a [2, 3, H, W] stack
-    stacked = jax.vmap(lambda p: sat_loss(p, targets, reduction="none"))(jnp.stack([probs, probs]))
-    assert stacked.shape == (2, 3)
+    # vmap over a [2, 3, H, W] stack of two different batches: entry [s, b] is image b of
+    # stack s, each against the gudhi + POT reference (a mixed-up batch axis gives other numbers)
+    stack = jnp.stack([probs, probs**2])
+    stacked = np.asarray(jax.vmap(lambda p: sat_loss(p, targets, reduction="none"))(stack))
+    want = [[reference_sat_loss(np.asarray(stack[s, b], np.float64), np.asarray(targets[b], np.float64), pad=True)
+             for b in range(3)] for s in range(2)]
+    np.testing.assert_allclose(stacked, want, rtol=1e-5)
     # gradient of the mean is the per-image map divided by B
     g_sum = jax.grad(lambda x: sat_loss(x, targets, reduction="sum"))(probs)
     np.testing.assert_allclose(g_sum / 3, grad, rtol=1e-6)
@@ -200,17 +279,49 @@ def test_channel_axis_and_reductions():
     np.testing.assert_allclose(none, sat_loss(probs[..., 0], targets[..., 0], reduction="none"))
 
 
-def test_baselines_are_the_right_special_cases():
+def test_baselines_equal_their_references_and_are_ordered():
     rng = np.random.default_rng(11)
     likelihood, target = random_pair((12, 12), rng)
     p, t = likelihood[None].astype(np.float32), target[None]
-    assert float(wasserstein_loss(p, t)) == pytest.approx(float(sat_loss(p, t, spatial=False)))
-    assert float(sat_loss(p, t, spatial=False)) >= float(he_loss(p, t)) * 0 + 0  # defined
-    # WTLoss is optimal among matchings without spatial weights: He et al.'s matching costs more
-    assert float(he_loss(p, t)) >= float(wasserstein_loss(p, t)) - 1e-6
-    # the Hausdorff term is one of the terms: never larger than the summed optimal cost... of
-    # itself, and positive here
-    assert 0 < float(tc_loss(p, t)) <= float(he_loss(p, t)) + 1e-6
+    x = p[0].astype(np.float64)
+    wt, he, tc = float(wasserstein_loss(p, t)), float(he_loss(p, t)), float(tc_loss(p, t))
+    # WTLoss is the optimal matching without spatial weights (gudhi + POT reference), which on
+    # this image differs from the weighted SATLoss, so a wasserstein_loss that kept the weights fails
+    assert wt == pytest.approx(reference_sat_loss(x, target, pad=True, spatial=False), rel=1e-5)
+    assert wt != pytest.approx(reference_sat_loss(x, target, pad=True), rel=1e-2)
+    # He et al.'s matching is one particular matching under WTLoss's costs, so it costs at least
+    # the optimum; TCLoss keeps, per dimension, one term no larger than the cost that the point
+    # pays in the optimal matching (its nearest partner is at most as far), so it is smaller still
+    assert tc <= wt + 1e-6 and wt <= he + 1e-6
+    assert tc < he  # and the three are not one value
+
+
+@pytest.mark.parametrize("variant", ["official", "paper"])
+@pytest.mark.parametrize("pad", [True, False])
+@pytest.mark.parametrize("shape", [(9, 9), (7, 12)])
+def test_he_and_tc_values_equal_their_references(variant, pad, shape):
+    """He et al. and TCLoss against the independent references of reference_he_tc.py, with the
+    library defaults (spatial=False for both) and, for TCLoss, with spatial weights."""
+    rng = np.random.default_rng(shape[1] + 2 * pad + (variant == "paper"))
+    probs, targets = zip(*[random_pair(shape, rng) for _ in range(4)])
+    probs, targets = np.stack(probs).astype(np.float32), np.stack(targets)
+    # a row-major ramp: one component and (padded) one loop, fewer bars than the target has,
+    # so He et al.'s unmatched target bars cost their diagonal distance
+    probs[3] = 0.2 + 0.6 * np.arange(probs[3].size).reshape(shape) / probs[3].size
+    images = list(zip(probs.astype(np.float64), targets))
+    options = dict(pad=pad, variant=variant)
+    for policy, fn in [("longest_bars", he_loss), ("hausdorff", tc_loss)]:
+        default = np.asarray(fn(probs, targets, reduction="none", **options))
+        want = [reference_image_loss(policy, x, y, **options) for x, y in images]
+        np.testing.assert_allclose(default, want, rtol=1e-5, err_msg=policy)
+        # the default really is spatial=False: the weighted reference is another number on at
+        # least one image (TCLoss's worst term can be a diagonal one, which is never weighted)
+        weighted = [reference_image_loss(policy, x, y, spatial=True, **options) for x, y in images]
+        assert np.any(np.abs(np.subtract(weighted, want)) > 1e-2 * np.abs(want)), policy
+    # TCLoss's weighted value has no tie-order question (all minima and maxima), so check it too
+    got = np.asarray(tc_loss(probs, targets, spatial=True, reduction="none", **options))
+    want = [reference_image_loss("hausdorff", x, y, spatial=True, **options) for x, y in images]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_target_diagrams_are_cached():
@@ -239,20 +350,49 @@ def test_non_finite_likelihood_gives_nan_and_zero_gradient():
     assert np.all(np.asarray(grad)[np.isfinite(probs)] == 0)
 
 
-def test_defined_behaviour_on_degenerate_inputs():
-    rng = np.random.default_rng(14)
-    probs = rng.random((1, 9, 9)).astype(np.float32)
-    # all-background target: every predicted feature but the essential one goes to the diagonal
-    empty = float(sat_loss(probs, np.zeros((1, 9, 9))))
-    assert np.isfinite(empty) and empty > 0
-    # constant prediction: one essential class of zero length in dim 0, nothing else
-    const = float(sat_loss(np.full((1, 9, 9), 0.5, np.float32), rng.random((1, 9, 9)) > 0.5))
-    assert np.isfinite(const)
-    # 1 x 1 image, padded and not
-    for pad in (True, False):
-        value = sat_loss(np.full((1, 1, 1), 0.7, np.float32), np.ones((1, 1, 1)), pad=pad)
-        assert np.isfinite(float(value))
-    assert float(sat_loss(np.ones((1, 1, 1), np.float32), np.ones((1, 1, 1)), pad=False)) == 0.0
+def test_hand_worked_values_on_degenerate_inputs():
+    """Worked out by hand with the default options (official variant, spatial weights, pad=True).
+
+    The one-pixel foreground frame of the padding is then the only target component and it
+    encloses one hole, so an all-background target has exactly the points (0, 1) in dimension 0
+    (the essential class, death = max f = 1) and (0, 1) in dimension 1. A likelihood constant at
+    c inside the frame has f = 1 - c there: its frame is the essential class (0, 1 - c) and
+    closes one loop (0, 1 - c); every inner pixel touches the frame, so it starts no component.
+    Both frames are identical, so creators coincide, the spatial weight is its lower bound 0.05,
+    and each dimension costs 0.05 * ||(0, 1 - c) - (0, 1)|| = 0.05 c (far below the diagonal
+    costs (1 - c) / sqrt 2 + 1 / sqrt 2 of leaving both unmatched).
+    """
+    c = 0.5
+    flat = np.full((1, 9, 9), c, np.float32)
+    empty = np.zeros((1, 9, 9), np.float32)
+    assert float(sat_loss(flat, empty)) == pytest.approx(2 * 0.05 * c, rel=1e-6)
+    assert float(sat_loss(flat, empty, spatial=False)) == pytest.approx(2 * c, rel=1e-6)
+    # paper variant: squared distances, weight clamp(0.0 ** 2, 0.05, 1): 0.05 c^2 per dimension
+    assert float(sat_loss(flat, empty, variant="paper")) == pytest.approx(2 * 0.05 * c**2, rel=1e-6)
+    # raising every pixel by t raises the loss by 0.1 t: the gradient sums to 0.1 whichever
+    # tied pixels the two destroyers are
+    grad = np.asarray(jax.grad(lambda p: sat_loss(p, empty))(jnp.asarray(flat)))
+    assert grad.sum() == pytest.approx(2 * 0.05, rel=1e-5)
+    assert np.count_nonzero(grad) <= 2
+
+    # a random likelihood against the all-background target: the gudhi + POT reference
+    probs = np.random.default_rng(14).random((1, 9, 9)).astype(np.float32)
+    want = reference_sat_loss(probs[0].astype(np.float64), empty[0], pad=True)
+    assert float(sat_loss(probs, empty)) == pytest.approx(want, rel=1e-5)
+
+    # 1 x 1 image of likelihood L = 0.7, target 1, so a = 1 - L = 0.3. Padded: the prediction
+    # is the frame (0, a) plus the loop it closes (0, a); the all-foreground target has only
+    # (0, max f) = (0, 0). Dimension 0 matches at weight 0.05 (same frame creator): 0.05 a;
+    # the loop goes to the diagonal: a / sqrt 2.
+    one = np.full((1, 1, 1), 0.7, np.float32)
+    a = 1 - float(one[0, 0, 0])
+    padded = sat_loss(one, np.ones((1, 1, 1)), pad=True)
+    assert float(padded) == pytest.approx(a * (0.05 + 1 / np.sqrt(2)), rel=1e-5)
+    grad = jax.grad(lambda p: sat_loss(p, np.ones((1, 1, 1))))(jnp.asarray(one))
+    assert float(grad[0, 0, 0]) == pytest.approx(-(0.05 + 1 / np.sqrt(2)), rel=1e-5)  # d/dL = -d/da
+    # unpadded: both diagrams are single essential points on the diagonal, (a, a) and (0, 0),
+    # which cost nothing left unmatched
+    assert float(sat_loss(one, np.ones((1, 1, 1)), pad=False)) == 0.0
 
 
 def test_bad_input_raises_at_trace_time():

@@ -87,11 +87,30 @@ def test_depth_follows_widths_and_padding_multiple(widths):
         assert _output_shape(model, (1, *spatial, 3)) == (1, *spatial, 1)
 
 
-@pytest.mark.parametrize("pad_mode", ["reflect", "edge", "constant", "symmetric"])
-def test_pad_modes(pad_mode):
-    model = _abstract(3, 1, widths=TINY, pad_mode=pad_mode)
-    assert model.pad_mode == pad_mode
-    assert _output_shape(model, (1, 11, 6, 3)) == (1, 11, 6, 1)
+def test_pad_modes_pad_the_input_as_numpy_does():
+    """An input that is not a multiple of size_multiple (4 here) is padded at the bottom and
+    right with the chosen mode: the logits equal those of the numpy-padded input, cropped back.
+    Eager calls on inputs that pad to 32 x 32, the shape test_jit_matches_eager runs eagerly, so
+    the convolutions are compiled once for the module."""
+    model = _tiny()
+    model.eval()
+    x = np.random.default_rng(7).uniform(size=(2, 31, 30, 3)).astype(np.float32)
+    outputs = {}
+    for pad_mode in ["reflect", "edge", "constant", "symmetric"]:
+        # the same weights for every mode; only the mode changes (a valid one, set directly)
+        model.pad_mode = pad_mode
+        padded = np.pad(x, ((0, 0), (0, 1), (0, 2), (0, 0)), mode=pad_mode)
+        logits = np.asarray(model(jnp.asarray(x)))
+        assert logits.shape == (2, 31, 30, 1)
+        np.testing.assert_allclose(logits, np.asarray(model(jnp.asarray(padded)))[:, :31, :30],
+                                   rtol=1e-5, atol=1e-6)
+        outputs[pad_mode] = logits
+    # the padding reaches the output: any two modes give other logits near the padded border
+    modes = list(outputs)
+    for i, a in enumerate(modes):
+        for b in modes[i + 1:]:
+            assert not np.allclose(outputs[a], outputs[b], atol=1e-4), (a, b)
+    assert _abstract(3, 1, widths=TINY, pad_mode="symmetric").pad_mode == "symmetric"
 
 
 def test_wrong_channels_and_rank_raise():
