@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import sys
+import tomllib
 
 import pytest
 
@@ -20,7 +21,8 @@ kernelspec = pytest.importorskip("ipykernel.kernelspec")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
-REPOSITORY_URL = "https://github.com/jaxtopo/jaxtopo"
+with open(os.path.join(ROOT, "pyproject.toml"), "rb") as _file:
+    REPOSITORY_URL = tomllib.load(_file)["project"]["urls"]["Repository"]  # the one source of truth
 KERNEL = "jaxtopo-tests"
 
 
@@ -80,7 +82,8 @@ def test_committed_notebooks_are_stripped_and_point_at_the_repository(path):
             assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
     source = "\n".join(cell.source for cell in notebook.cells)
     assert f'REPOSITORY_URL = "{REPOSITORY_URL}"' in source
-    badge = f"https://colab.research.google.com/github/jaxtopo/jaxtopo/blob/main/notebooks/{os.path.basename(path)}"
+    github_path = REPOSITORY_URL.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{github_path}/blob/main/notebooks/{os.path.basename(path)}"
     assert badge in source
     readme = open(os.path.join(ROOT, "README.md")).read()
     assert f"({badge})" in readme
