@@ -9,6 +9,8 @@
 * `plot_training_curves`, `read_metrics`: curves from run folders' ``metrics.jsonl``.
 * `plot_predictions`: image | label | predictions (the trainer's ``predictions.png``).
 * `matching_demo_pair`: a small prediction/target pair on which spatial and plain matching differ.
+* `plot_matching_errors`: a method's matching on a case with known answers
+  (`jaxtopo.evaluation`), right pairs and wrong partners marked.
 
 Every function takes ``ax=`` (or ``fig=``) to draw into; without one it opens a pyplot figure.
 """
@@ -17,6 +19,7 @@ from jaxtopo.viz.comparison import plot_matching_comparison
 from jaxtopo.viz.curves import plot_training_curves, read_metrics
 from jaxtopo.viz.demo import matching_demo_pair
 from jaxtopo.viz.diagrams import plot_diagram_pair, plot_persistence_matching
+from jaxtopo.viz.matching_errors import plot_matching_errors
 from jaxtopo.viz.pixels import (
     pixel_rows_cols,
     plot_critical_pixels,
@@ -33,6 +36,7 @@ __all__ = [
     "plot_diagram_pair",
     "plot_gradient",
     "plot_matched_creators",
+    "plot_matching_errors",
     "plot_matching_comparison",
     "plot_persistence_matching",
     "plot_predictions",
