@@ -67,9 +67,28 @@ def test_soft_dilate_is_box_grey_dilation(spatial_dims, jitted):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_soft_open_is_dilate_of_erode():
-    x = random_probs(SHAPE, seed=2)
-    np.testing.assert_array_equal(soft_open(x), soft_dilate(soft_erode(x)))
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_soft_open_is_scipy_box_dilation_of_plus_erosion(spatial_dims):
+    # opening as the spec defines it (section 5): the plus-shaped erosion, then the 3x3 (3x3x3)
+    # box dilation, both by scipy; "nearest" repeats edge pixels, which never change a min or max
+    x = random_probs((2, 5, 6, 7)[: spatial_dims + 1], seed=2)
+    plus = ndimage.generate_binary_structure(spatial_dims, 1)
+    eroded = ndimage.grey_erosion(x, footprint=with_batch_footprint(plus), mode="nearest")
+    expected = ndimage.grey_dilation(eroded, size=(1,) + (3,) * spatial_dims, mode="nearest")
+    np.testing.assert_array_equal(soft_open(x, spatial_dims=spatial_dims), expected)
+
+
+def test_soft_open_hand_worked():
+    # a 3 x 3 block of 0.8 with a spike of 1.0 in its middle, on a 0.1 background (5 x 6 image)
+    x = np.full((1, 5, 6), 0.1, np.float32)
+    x[0, 1:4, 1:4] = 0.8
+    x[0, 2, 2] = 1.0
+    # erosion (min over the pixel and its 4 neighbours) leaves 0.8 only at the block's centre,
+    # the one block pixel whose 4 neighbours are all in the block, and drops the spike to 0.8;
+    # dilation (max over the 3 x 3 box) spreads that single 0.8 back over the whole block
+    expected = np.full((1, 5, 6), 0.1, np.float32)
+    expected[0, 1:4, 1:4] = 0.8
+    np.testing.assert_array_equal(soft_open(x), expected)
 
 
 def test_soft_open_removes_thin_lines_and_keeps_blocks():
@@ -332,7 +351,8 @@ LOSSES = [soft_cldice_loss, dice_cldice_loss]
 def test_volume_input_to_2d_raises(fn):
     volume = np.zeros((1, 3, 4, 4, 1), np.float32)
     args = (volume, 3) if fn is soft_skeleton else (volume, volume)
-    with pytest.raises(ValueError, match="2D-only"):
+    # the message names the 2D-only layout or points to spatial_dims=3 (wording of the checks)
+    with pytest.raises(ValueError, match="2D-only|spatial_dims=3"):
         fn(*args)
 
 

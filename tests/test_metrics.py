@@ -90,17 +90,29 @@ def test_layouts_give_per_image_values():
     rng = np.random.default_rng(0)
     pred = rng.random((3, 8, 6))
     target = rng.random((3, 8, 6)) > 0.5
+    p = pred > 0.5
+    # per-image values straight from the definitions, in numpy / skimage
+    direct = {
+        accuracy: [np.mean(p[b] == target[b]) for b in range(3)],
+        dice: [2 * np.sum(p[b] & target[b]) / (p[b].sum() + target[b].sum()) for b in range(3)],
+        cldice: [direct_cldice(p[b], target[b]) for b in range(3)],
+    }
     for metric in (accuracy, dice, cldice):
         per_image = metric(pred, target)
+        np.testing.assert_allclose(per_image, direct[metric], rtol=1e-12)
         assert per_image.shape == (3,) and per_image.dtype == np.float64
         np.testing.assert_allclose(metric(pred[..., None], target[..., None]), per_image)
         np.testing.assert_allclose(metric(jnp.asarray(pred), jnp.asarray(target)), per_image)
         single = metric(pred[1], target[1])
         assert single.shape == (1,)
         np.testing.assert_allclose(single, per_image[1:2])
-    assert betti_numbers(pred[0]).shape == (1, 2)
-    assert betti_errors(pred, target).shape == (3, 2)
-    assert euler_characteristic_error(pred, target).shape == (3,)
+    np.testing.assert_array_equal(betti_numbers(pred[0]), [gudhi_betti(p[0])])
+    want = [np.abs(np.subtract(gudhi_betti(p[b]), gudhi_betti(target[b]))) for b in range(3)]
+    np.testing.assert_array_equal(betti_errors(pred, target), want)
+    chi = lambda mask: gudhi_betti(mask)[0] - gudhi_betti(mask)[1]
+    np.testing.assert_array_equal(
+        euler_characteristic_error(pred, target), [abs(chi(p[b]) - chi(target[b])) for b in range(3)]
+    )
 
 
 def test_jax_bfloat16_prediction():
@@ -126,9 +138,15 @@ def test_cldice_hand_cases():
     np.testing.assert_allclose(cldice(empty, empty), [1.0])
     np.testing.assert_allclose(cldice(empty, lines_a), [0.0])
     np.testing.assert_allclose(cldice(lines_a, empty), [0.0])
-    batch = np.stack([empty, lines_a, rng.random((9, 9))])
-    values = cldice(batch, np.stack([empty, empty, empty]))
-    assert np.all(np.isfinite(values))
+    # against empty targets (documented: both skeletons empty -> 1, exactly one empty -> 0); a
+    # random mask binarises to a non-empty mask, whose 2D skeleton is never empty
+    noise = rng.random((9, 9))
+    assert skeletonize(noise > 0.5).any()
+    batch = np.stack([empty, lines_a, noise])
+    np.testing.assert_array_equal(cldice(batch, np.stack([empty, empty, empty])), [1.0, 0.0, 0.0])
+    # and a random pair from the definition (both skeletons non-empty)
+    other = rng.random((9, 9))
+    np.testing.assert_allclose(cldice(noise, other), [direct_cldice(noise > 0.5, other > 0.5)])
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (7, 11), (24, 9)])
@@ -159,8 +177,10 @@ def test_cldice_3d():
         cldice(batch, np.stack([tube, tube])[..., None], spatial_dims=3), [1.0, value[0]]
     )
     box = np.zeros((10, 12, 12), dtype=bool)
-    box[1:9, 4:8, 4:8] = True  # non-empty, but its skimage skeleton vanishes: no NaN
-    assert np.isfinite(cldice(box, tube, spatial_dims=3)).all()
+    box[1:9, 4:8, 4:8] = True  # non-empty, but its skimage skeleton vanishes
+    assert not skeletonize(box).any()
+    # documented: scored as an empty prediction, exactly one skeleton empty -> 0, not NaN
+    np.testing.assert_array_equal(cldice(box, tube, spatial_dims=3), [0.0])
     with pytest.raises(ValueError, match="shape"):
         cldice(tube[None], tube[None])  # [1, D, H, W] read as 2D without spatial_dims=3
 

@@ -178,11 +178,28 @@ def test_soft_dice_two_empty_masks_give_zero():
 
 
 def test_soft_dice_gradient_matches_finite_differences():
+    """jax.grad of the library's soft_dice_loss (probabilities and logits) against central
+    differences of the same function, in float64."""
     with x64():
         probs, targets = random_pair((2, 4, 5), dtype=np.float64)
         x = jnp.asarray(probs)
         assert x.dtype == jnp.float64
-        finite_difference_check(lambda p: soft_dice_loss(p, targets), x)
+        finite_difference_check(lambda p: soft_dice_loss(p, targets, smooth=0.5), x)
+        logits = jnp.log(x) - jnp.log1p(-x)
+        finite_difference_check(lambda z: soft_dice_loss(z, targets, from_logits=True), logits)
+
+
+def test_soft_dice_gradient_closed_form():
+    """With I = sum p t, S = sum p + sum t and smooth s, the per-image loss 1 - (2 I + s) / (S + s)
+    has d/dp_k = -(2 t_k (S + s) - (2 I + s)) / (S + s)^2; "mean" divides by the batch size."""
+    probs, targets = random_pair(SHAPE, seed=3, dtype=np.float64)
+    t = targets.astype(np.float64)
+    s = 0.5
+    intersection = np.sum(probs * t, axis=(1, 2), keepdims=True)
+    total = np.sum(probs, axis=(1, 2), keepdims=True) + np.sum(t, axis=(1, 2), keepdims=True)
+    expected = -(2 * t * (total + s) - (2 * intersection + s)) / (total + s) ** 2 / SHAPE[0]
+    grad = jax.jit(jax.grad(lambda p: soft_dice_loss(p, targets, smooth=s)))(jnp.asarray(probs, jnp.float32))
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-7)
 
 
 # --------------------------------------------------------------------------------------------

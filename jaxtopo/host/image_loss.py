@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from jaxtopo import _validation
 from jaxtopo.host import matching as matching_lib
 from jaxtopo.host import native
 from jaxtopo.host.persistence import CONSTRUCTIONS, Diagram, default_backend, persistence_diagrams
@@ -64,7 +65,8 @@ def filtration(image: np.ndarray, *, pad: bool) -> np.ndarray:
     """f = 1 - clip(image, 0, 1), padded by one pixel of foreground (f = 0) when ``pad``.
 
     Computed in the image's own float precision, as the official code does, so diagram values
-    are exactly the (1 - likelihood) values the network produced.
+    are exactly the (1 - likelihood) values the network produced. The losses only pass images
+    inside [0, 1] (`likelihood_loss_and_grad`); the clip serves direct callers of this function.
     """
     image = np.asarray(image)
     if not np.issubdtype(image.dtype, np.floating):
@@ -243,7 +245,8 @@ def _native_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: To
 
 
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: TopoLossConfig, *, cache=TARGET_CACHE):
-    """(loss value, d loss / d likelihood [H, W]) for one image; NaN value if any input is not finite.
+    """(loss value, d loss / d likelihood [H, W]) for one image; NaN value if any input value lies
+    outside [0, 1] (NaN and inf included).
 
     With the native backend and the optimal policy the work runs in one native call; otherwise
     (and as its reference) through `match_image` and `gradient_map`.
@@ -262,12 +265,17 @@ def likelihood_loss_and_grad(likelihood, target, pad: bool, on_filtration):
     """The frame of every per-image host loss around ``on_filtration(likelihood, target)``, which
     returns (value, d value / d f) on the (padded) filtration f = 1 - L.
 
-    A NaN or inf in either image gives a NaN value and a zero gradient (nothing raises inside the
-    host callback); the gradient is cropped to the image and turned into d value / d L.
+    A value outside [0, 1] in either image (NaN and inf included) gives a NaN value and a zero
+    gradient, the host side of the policy in `jaxtopo._validation` (nothing may raise inside the
+    host callback, and a clipped value must not get a gradient); the gradient is cropped to the
+    image and turned into d value / d L.
     """
     likelihood = np.asarray(likelihood)
     target = np.asarray(target)
-    if not (np.all(np.isfinite(likelihood)) and np.all(np.isfinite(target))):
+    if not (
+        np.all(_validation.inside_unit_interval(likelihood))
+        and np.all(_validation.inside_unit_interval(target))
+    ):
         return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
     if likelihood.ndim != 2 or likelihood.shape != target.shape:
         raise ValueError(f"expected two 2D images of one shape, got {likelihood.shape} and {target.shape}")

@@ -35,7 +35,7 @@ def betti_matching_loss(
 ) -> jax.Array:
     """BM-Loss: squared distances of Betti-matched persistence pairs, unmatched pairs to the diagonal.
 
-    Persistence of the sublevel filtration of ``f = 1 - clip(L, 0, 1)`` (superlevel of the
+    Persistence of the sublevel filtration of ``f = 1 - L`` (superlevel of the
     likelihood) and of ``g = 1 - target``; the comparison image is ``min(f, g)``; a prediction pair
     and a target pair are matched when their induced matchings through the comparison image meet at
     one pair of it. Essential classes and pairs of zero persistence are left out. Per dimension:
@@ -71,7 +71,9 @@ def betti_matching_loss(
 
     Returns:
       A scalar, or [B] values with ``reduction="none"``, in at least float32. An image whose
-      likelihood or target holds NaN or inf gets a NaN loss and a zero gradient.
+      likelihood or target holds a value outside [0, 1] (NaN and inf included) gets a NaN loss
+      and a zero gradient; an eager call with a finite value outside [0, 1] (e.g. a {0, 255}
+      mask) raises ValueError instead (`jaxtopo._validation`).
 
     Example:
       >>> loss = jaxtopo.soft_dice_loss(probs, labels) + 0.5 * jaxtopo.betti_matching_loss(probs, labels)

@@ -5,7 +5,7 @@ differentiable almost everywhere and runs as a fixed number of `jax.lax.reduce_w
 inside a `jax.lax.fori_loop`: shapes and the iteration count are static, so everything works
 under `jax.jit`, `jax.grad` and `jax.vmap`.
 
-Conventions (see ``docs/satloss-spec.md``, section 5):
+Conventions (see ``docs/conventions.md``, section 9):
 
 * soft erosion = elementwise min of the 1D min-pools of size 3 along each spatial axis
   (a plus-shaped, 4- or 6-neighbourhood footprint); soft dilation = 3x3 (3x3x3) max-pool.
@@ -15,6 +15,9 @@ Conventions (see ``docs/satloss-spec.md``, section 5):
   is never eroded from outside: it is skeletonised as if it continued beyond the border, and
   its skeleton reaches the border.
 * Unlike the official code, ``iterations`` is honoured.
+
+The losses follow the value-range policy of `jaxtopo._validation`: inputs outside [0, 1] raise
+eagerly and give a NaN loss with a zero gradient under jit.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxtopo import _validation
-from jaxtopo.losses.pixel import _at_least_float32, _pixel_axes, _soft_dice_per_image
+from jaxtopo.losses.pixel import _pixel_axes, _soft_dice_per_image, probabilities_and_targets
 
 # ---------------------------------------------------------------------------------------------
 # soft morphology on validated [B, *spatial] float arrays (spatial rank = ndim - 1)
@@ -228,7 +231,7 @@ def soft_skeleton(x: ArrayLike, iterations: int, *, spatial_dims: int = 2) -> ja
     """
     fn = "soft_skeleton"
     count = _check_iterations(iterations, fn=fn)
-    image = _validation.image_batch(x, name="x", fn=fn, spatial_dims=spatial_dims)
+    image = _validation.image_batch(x, name="x", fn=fn, spatial_dims=spatial_dims, supports_3d=True)
     return _skeleton(_as_float(image), count).reshape(np.shape(x))
 
 
@@ -242,6 +245,10 @@ def _cldice_per_image(
 ) -> jnp.ndarray:
     """1 - soft-clDice for validated [B, *spatial] float arrays; returns [B] (Alg. 2)."""
     axes = _pixel_axes(probs)
+    # Targets closed over by a jitted function are constants, and XLA would constant-fold their
+    # whole skeleton loop at compile time (slowly, with warnings; seconds in 3D). The barrier
+    # makes the skeleton an ordinary runtime computation.
+    targets = jax.lax.optimization_barrier(targets)
     skeleton_pred = _skeleton(probs, iterations)
     skeleton_true = _skeleton(targets, iterations)
     topology_precision = (jnp.sum(skeleton_pred * targets, axis=axes) + smooth) / (
@@ -257,13 +264,6 @@ def _cldice_per_image(
     return 1.0 - cldice
 
 
-def _checked_pair(probs, targets, *, fn: str, spatial_dims: int):
-    p, t = _validation.prediction_and_target(
-        probs, targets, fn=fn, spatial_dims=spatial_dims, pred_name="probs"
-    )
-    return _at_least_float32(p, t)
-
-
 def soft_cldice_loss(
     probs: ArrayLike,
     targets: ArrayLike,
@@ -271,6 +271,7 @@ def soft_cldice_loss(
     iterations: int = 3,
     smooth: float = 1.0,
     spatial_dims: int = 2,
+    from_logits: bool = False,
     reduction: str = "mean",
 ) -> jax.Array:
     """soft-clDice loss: 1 - harmonic mean of topology precision and topology sensitivity.
@@ -282,19 +283,23 @@ def soft_cldice_loss(
         loss_b = 1 - 2 * Tprec * Tsens / (Tprec + Tsens)
 
     Args:
-      probs: probabilities P in [0, 1], [B, H, W] or [B, H, W, 1] (spatial_dims=2), or
-        [B, D, H, W] or [B, D, H, W, 1] (spatial_dims=3), floating point.
+      probs: probabilities P in [0, 1] (logits with ``from_logits=True``), [B, H, W] or
+        [B, H, W, 1] (spatial_dims=2), or [B, D, H, W] or [B, D, H, W, 1] (spatial_dims=3),
+        floating point.
       targets: ground truth L in {0, 1}, same shape, any real or bool dtype.
       iterations: soft-skeleton iterations k, a Python int >= 0; at least the largest structure
         radius in pixels (the paper uses 5 to 25; 3 is the official code's default).
       smooth: additive smoothing (> 0 keeps empty skeletons defined; with 0 an image whose
         skeleton is empty gives NaN).
       spatial_dims: 2 or 3.
+      from_logits: ``probs`` holds logits; the loss applies ``jax.nn.sigmoid`` itself.
       reduction: ``"mean"`` over the batch, ``"sum"`` over the batch, or ``"none"``.
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector (``"none"``) in at least float32; each
-      per-image value lies in [0, 1] for inputs in [0, 1]. Identical binary masks give 0.
+      per-image value lies in [0, 1]. Identical binary masks give 0. An image with a value
+      outside [0, 1] (a non-finite logit with ``from_logits``) gets a NaN loss and a zero
+      gradient; eagerly, a finite such value raises ValueError instead.
 
     Example:
       >>> loss = jaxtopo.soft_cldice_loss(probs, labels, iterations=10)
@@ -306,9 +311,11 @@ def soft_cldice_loss(
     fn = "soft_cldice_loss"
     _validation.check_reduction(reduction, fn=fn)
     count = _check_iterations(iterations, fn=fn)
-    p, t = _checked_pair(probs, targets, fn=fn, spatial_dims=spatial_dims)
+    p, t, valid = probabilities_and_targets(
+        probs, targets, fn=fn, from_logits=from_logits, spatial_dims=spatial_dims, supports_3d=True
+    )
     per_image = _cldice_per_image(p, t, iterations=count, smooth=smooth)
-    return _validation.reduce(per_image, reduction)
+    return _validation.reduce(per_image, reduction, valid)
 
 
 def dice_cldice_loss(
@@ -319,6 +326,7 @@ def dice_cldice_loss(
     iterations: int = 3,
     smooth: float = 1.0,
     spatial_dims: int = 2,
+    from_logits: bool = False,
     reduction: str = "mean",
 ) -> jax.Array:
     """Combined loss of the clDice paper (Eq. 3): soft Dice and soft-clDice, mixed by ``alpha``.
@@ -329,19 +337,22 @@ def dice_cldice_loss(
     `soft_cldice_loss` (same ``smooth`` for both).
 
     Args:
-      probs: probabilities in [0, 1], [B, H, W] or [B, H, W, 1] (spatial_dims=2), or
-        [B, D, H, W] or [B, D, H, W, 1] (spatial_dims=3), floating point.
+      probs: probabilities in [0, 1] (logits with ``from_logits=True``), [B, H, W] or
+        [B, H, W, 1] (spatial_dims=2), or [B, D, H, W] or [B, D, H, W, 1] (spatial_dims=3),
+        floating point.
       targets: ground truth in {0, 1}, same shape, any real or bool dtype.
       alpha: weight of the clDice term, a static number in [0, 1]; the papers use 0.3 to 0.5
         (the clDice paper restricts it to [0, 0.5]). 0 gives soft Dice, 1 gives soft-clDice.
       iterations: soft-skeleton iterations, a Python int >= 0 (see `soft_cldice_loss`).
       smooth: additive smoothing of both terms.
       spatial_dims: 2 or 3.
+      from_logits: ``probs`` holds logits; the loss applies ``jax.nn.sigmoid`` itself.
       reduction: ``"mean"`` over the batch, ``"sum"`` over the batch, or ``"none"``.
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector (``"none"``) in at least float32; each
-      per-image value lies in [0, 1] for inputs in [0, 1].
+      per-image value lies in [0, 1]. Inputs outside [0, 1] are handled as in
+      `soft_cldice_loss` (NaN loss and zero gradient; eagerly, ValueError for finite values).
 
     Example:
       >>> loss = jaxtopo.dice_cldice_loss(probs, labels, alpha=0.3, iterations=10)
@@ -353,8 +364,10 @@ def dice_cldice_loss(
     _validation.check_reduction(reduction, fn=fn)
     count = _check_iterations(iterations, fn=fn)
     weight = _check_alpha(alpha, fn=fn)
-    p, t = _checked_pair(probs, targets, fn=fn, spatial_dims=spatial_dims)
+    p, t, valid = probabilities_and_targets(
+        probs, targets, fn=fn, from_logits=from_logits, spatial_dims=spatial_dims, supports_3d=True
+    )
     per_image = (1.0 - weight) * _soft_dice_per_image(p, t, smooth) + weight * _cldice_per_image(
         p, t, iterations=count, smooth=smooth
     )
-    return _validation.reduce(per_image, reduction)
+    return _validation.reduce(per_image, reduction, valid)

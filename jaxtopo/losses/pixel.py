@@ -3,6 +3,9 @@
 Every loss is computed per image and then reduced over the batch, so ``reduction="none"`` gives
 one value per image ([B]). Computation runs in at least float32 (float16/bfloat16 inputs are
 promoted) so that sums over large images and logs near 0 and 1 stay accurate.
+
+Targets, and probabilities, must lie in [0, 1]: an eager call with a finite value outside raises
+ValueError; under jit the image's loss is NaN with a zero gradient (`jaxtopo._validation`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,6 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxtopo import _validation
-
-
-def _at_least_float32(*arrays: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
-    dtype = jnp.promote_types(arrays[0].dtype, jnp.float32)
-    return tuple(a.astype(dtype) for a in arrays)
 
 
 def _pixel_axes(x: jnp.ndarray) -> tuple[int, ...]:
@@ -64,7 +62,9 @@ def bce_loss(
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector of per-image pixel means (``"none"``), in
-      at least float32, >= 0. NaN probabilities give a NaN loss.
+      at least float32, >= 0. An image with a value outside [0, 1] in ``probs`` or ``targets``
+      gets a NaN loss and a zero gradient; eagerly, a finite such value raises ValueError
+      instead (NaN and inf never raise).
 
     Example:
       >>> loss = jaxtopo.bce_loss(probs, labels)                      # scalar
@@ -74,14 +74,12 @@ def bce_loss(
     """
     fn = "bce_loss"
     _validation.check_reduction(reduction, fn=fn)
-    p, t = _at_least_float32(
-        *_validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
-    )
+    p, t, valid = _validation.checked_pair(probs, targets, fn=fn)
     # clip the value but let the gradient through, so saturated wrong pixels still learn
     p = p + jax.lax.stop_gradient(jnp.clip(p, eps, 1.0 - eps) - p)
     # log1p(-p) keeps precision for p near 0, where 1 - p would round
     per_pixel = -(t * jnp.log(p) + (1.0 - t) * jnp.log1p(-p))
-    return _validation.reduce(jnp.mean(per_pixel, axis=_pixel_axes(per_pixel)), reduction)
+    return _validation.reduce(jnp.mean(per_pixel, axis=_pixel_axes(per_pixel)), reduction, valid)
 
 
 def bce_with_logits_loss(
@@ -107,7 +105,8 @@ def bce_with_logits_loss(
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector of per-image pixel means (``"none"``), in
-      at least float32, >= 0 for targets in {0, 1}.
+      at least float32, >= 0. An image with a non-finite logit or a target outside [0, 1] gets a
+      NaN loss and a zero gradient; eagerly, a finite target outside [0, 1] raises ValueError.
 
     Example:
       >>> loss = jaxtopo.bce_with_logits_loss(model(images), labels)
@@ -118,11 +117,9 @@ def bce_with_logits_loss(
     """
     fn = "bce_with_logits_loss"
     _validation.check_reduction(reduction, fn=fn)
-    x, t = _at_least_float32(
-        *_validation.prediction_and_target(logits, targets, fn=fn, pred_name="logits")
-    )
+    x, t, valid = _validation.checked_pair(logits, targets, fn=fn, pred_name="logits", logits=True)
     per_pixel = -(t * jax.nn.log_sigmoid(x) + (1.0 - t) * jax.nn.log_sigmoid(-x))
-    return _validation.reduce(jnp.mean(per_pixel, axis=_pixel_axes(per_pixel)), reduction)
+    return _validation.reduce(jnp.mean(per_pixel, axis=_pixel_axes(per_pixel)), reduction, valid)
 
 
 def soft_dice_loss(
@@ -130,6 +127,7 @@ def soft_dice_loss(
     targets: ArrayLike,
     *,
     smooth: float = 1.0,
+    from_logits: bool = False,
     reduction: str = "mean",
 ) -> jax.Array:
     """Soft Dice loss, per image.
@@ -140,14 +138,19 @@ def soft_dice_loss(
     (two empty masks give loss 0) and softens the gradient on nearly empty images.
 
     Args:
-      probs: probabilities in [0, 1], shape [B, H, W] or [B, H, W, 1], floating point.
-      targets: ground truth in {0, 1}, same shape, any real or bool dtype.
+      probs: probabilities in [0, 1] (logits with ``from_logits=True``), shape [B, H, W] or
+        [B, H, W, 1], floating point.
+      targets: ground truth in {0, 1} (soft targets in [0, 1] work too), same shape, any real or
+        bool dtype.
       smooth: additive smoothing (> 0 recommended; 1.0 as in most implementations).
+      from_logits: ``probs`` holds logits; the loss applies ``jax.nn.sigmoid`` itself.
       reduction: ``"mean"`` over the batch, ``"sum"`` over the batch, or ``"none"``.
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector (``"none"``) in at least float32; each
-      per-image value lies in [0, 1] for probabilities in [0, 1] and smooth >= 0.
+      per-image value lies in [0, 1] for smooth >= 0. An image with a value outside [0, 1] (a
+      non-finite logit with ``from_logits``) gets a NaN loss and a zero gradient; eagerly, a
+      finite such value raises ValueError instead.
 
     Example:
       >>> loss = jaxtopo.soft_dice_loss(probs, labels)
@@ -158,7 +161,17 @@ def soft_dice_loss(
     """
     fn = "soft_dice_loss"
     _validation.check_reduction(reduction, fn=fn)
-    p, t = _at_least_float32(
-        *_validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
+    p, t, valid = probabilities_and_targets(probs, targets, fn=fn, from_logits=from_logits)
+    return _validation.reduce(_soft_dice_per_image(p, t, smooth), reduction, valid)
+
+
+def probabilities_and_targets(
+    probs, targets, *, fn: str, from_logits: bool, spatial_dims: int = 2, supports_3d: bool = False
+):
+    """`_validation.checked_pair` for the losses with a ``from_logits`` option: the sigmoid is
+    applied after the checks, so logits are checked as logits (finite), not as probabilities."""
+    p, t, valid = _validation.checked_pair(
+        probs, targets, fn=fn, spatial_dims=spatial_dims, logits=bool(from_logits),
+        supports_3d=supports_3d, from_logits_option=True,
     )
-    return _validation.reduce(_soft_dice_per_image(p, t, smooth), reduction)
+    return (jax.nn.sigmoid(p) if from_logits else p), t, valid

@@ -9,6 +9,10 @@ The loss is then assembled as
 whose value is exactly the host value and whose gradient is exactly G_b: non-zero only at creator
 and destroyer pixels (Eq. 7 of the SATLoss paper). Shapes are static, so it works under
 `jax.jit`, `jax.grad`, `jax.value_and_grad` and `jax.vmap`.
+
+Likelihoods and targets must lie in [0, 1] (the value-range policy of `jaxtopo._validation`):
+eager calls raise ValueError for finite values outside; under jit such an image, like one holding
+NaN or inf, gets a NaN loss and a zero gradient, and the host never sees its values.
 """
 
 from __future__ import annotations
@@ -36,9 +40,8 @@ def host_loss(probs, targets, config, *, reduction: str, fn: str, image_fn=None)
     `jaxtopo.host.image_loss.image_loss_and_grad` with ``config``); it must be hashable, since it
     parameterises the callback.
     """
-    p, t = _validation.prediction_and_target(probs, targets, fn=fn, pred_name="probs")
-    out_dtype = jnp.promote_types(p.dtype, jnp.float32)
-    p = p.astype(out_dtype)
+    p, t, valid = _validation.checked_pair(probs, targets, fn=fn)
+    out_dtype = p.dtype
     likelihood = jax.lax.stop_gradient(p)
     values, grads = jax.pure_callback(
         functools.partial(_host_callback, config=config, image_fn=image_fn, dtype=out_dtype),
@@ -52,7 +55,7 @@ def host_loss(probs, targets, config, *, reduction: str, fn: str, image_fn=None)
     )
     # value from the host, gradient G at creator/destroyer pixels (zero-valued linear term)
     per_image = values + jnp.sum(grads * (p - likelihood), axis=(1, 2))
-    return _validation.reduce(per_image, reduction)
+    return _validation.reduce(per_image, reduction, valid)
 
 
 def topological_loss(
@@ -71,7 +74,7 @@ def topological_loss(
 ) -> jax.Array:
     """Persistence-diagram matching loss between predicted likelihoods and binary targets.
 
-    Diagrams of ``f = 1 - clip(L, 0, 1)`` (sublevel filtration, i.e. superlevel of L) are computed
+    Diagrams of ``f = 1 - L`` (sublevel filtration, i.e. superlevel of L) are computed
     per image for the homology dimensions ``dims``; each predicted point is matched to a target
     point or to the diagonal; the loss is the matching cost summed over dimensions.
 
@@ -97,8 +100,9 @@ def topological_loss(
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector (``"none"``) in at least float32. An image
-      whose likelihood or target contains NaN or inf gets a NaN loss and a zero gradient (the
-      host never raises on values), so a trainer can stop with a clear message.
+      whose likelihood or target holds a value outside [0, 1] (NaN and inf included) gets a NaN
+      loss and a zero gradient, so a trainer can stop with a clear message; an eager call with a
+      finite value outside [0, 1] (e.g. a {0, 255} mask) raises ValueError instead.
 
     Example:
       >>> loss = jaxtopo.sat_loss(probs, labels)               # SATLoss, official variant
@@ -106,7 +110,20 @@ def topological_loss(
 
     References: Wen et al., ICCV Workshops 2025 (SATLoss); Hu et al., NeurIPS 2019 (WTLoss).
     """
-    fn = "topological_loss"
+    return _diagram_loss(
+        probs, targets, fn="topological_loss", matching=matching, spatial=spatial,
+        variant=variant, construction=construction, pad=pad,
+        min_spatial_weight=min_spatial_weight, dims=dims, reduction=reduction, backend=backend,
+    )
+
+
+def _diagram_loss(
+    probs, targets, *, fn: str, matching: str = "optimal", spatial: bool = True,
+    variant: str = "official", construction: str = "T", pad: bool = True,
+    min_spatial_weight: float = 0.05, dims: Sequence[int] = (0, 1), reduction: str = "mean",
+    backend: str | None = None,
+) -> jax.Array:
+    """`topological_loss`, with the name ``fn`` of the public function in every error message."""
     _validation.check_reduction(reduction, fn=fn)
     config = TopoLossConfig(
         policy=matching,
@@ -142,8 +159,8 @@ def sat_loss(
     Example:
       >>> total = jaxtopo.bce_loss(probs, labels) + 1e-3 * jaxtopo.sat_loss(probs, labels)
     """
-    return topological_loss(
-        probs, targets, matching="optimal", spatial=spatial, variant=variant,
+    return _diagram_loss(
+        probs, targets, fn="sat_loss", matching="optimal", spatial=spatial, variant=variant,
         construction=construction, pad=pad, min_spatial_weight=min_spatial_weight,
         dims=dims, reduction=reduction, backend=backend,
     )
@@ -154,7 +171,9 @@ def wasserstein_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Arr
 
     Same options as `sat_loss` (except ``spatial``); ``variant="official"`` uses q = 1.
     """
-    return topological_loss(probs, targets, matching="optimal", spatial=False, **options)
+    return _diagram_loss(
+        probs, targets, fn="wasserstein_loss", matching="optimal", spatial=False, **options
+    )
 
 
 def he_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
@@ -163,7 +182,7 @@ def he_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
     Same options as `topological_loss` (except ``matching``; ``spatial`` defaults to False).
     """
     options.setdefault("spatial", False)
-    return topological_loss(probs, targets, matching="longest_bars", **options)
+    return _diagram_loss(probs, targets, fn="he_loss", matching="longest_bars", **options)
 
 
 def tc_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
@@ -172,4 +191,4 @@ def tc_loss(probs: ArrayLike, targets: ArrayLike, **options) -> jax.Array:
     Same options as `topological_loss` (except ``matching``; ``spatial`` defaults to False).
     """
     options.setdefault("spatial", False)
-    return topological_loss(probs, targets, matching="hausdorff", **options)
+    return _diagram_loss(probs, targets, fn="tc_loss", matching="hausdorff", **options)

@@ -18,6 +18,7 @@ Input conventions, shared with `jaxtopo.metrics.topology`:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -36,8 +37,13 @@ def _layout(spatial_dims: int) -> str:
     return "[D, H, W], [B, D, H, W] or [B, D, H, W, 1]"
 
 
-def _as_batch(arr: np.ndarray, *, name: str, fn: str, spatial_dims: int) -> np.ndarray:
-    """Reshapes a single image, a batch, or a batch with a channel of 1 to [B, *spatial]."""
+def _as_batch(
+    arr: np.ndarray, *, name: str, fn: str, spatial_dims: int, supports_3d: bool
+) -> np.ndarray:
+    """Reshapes a single image, a batch, or a batch with a channel of 1 to [B, *spatial].
+
+    ``supports_3d`` (whether `fn` takes ``spatial_dims=3``) only chooses the hint for a volume.
+    """
     shape = arr.shape
     rank = arr.ndim
     if rank == spatial_dims:
@@ -45,7 +51,13 @@ def _as_batch(arr: np.ndarray, *, name: str, fn: str, spatial_dims: int) -> np.n
     elif rank == spatial_dims + 2 and shape[-1] == 1:
         arr = arr[..., 0]
     elif rank != spatial_dims + 1:
-        hint = " (a 3D volume? pass spatial_dims=3 where supported)" if spatial_dims == 2 else ""
+        hint = ""
+        if spatial_dims == 2:
+            hint = (
+                " (a 3D volume? pass spatial_dims=3)"
+                if supports_3d
+                else " (a 3D volume? this function is 2D-only)"
+            )
         raise ValueError(
             f"{fn}: {name} has shape {shape}; expected {_layout(spatial_dims)}{hint}"
         )
@@ -55,11 +67,18 @@ def _as_batch(arr: np.ndarray, *, name: str, fn: str, spatial_dims: int) -> np.n
 
 
 def _binarised_batch(
-    x: ArrayLike, *, name: str, fn: str, threshold: float, spatial_dims: int = 2
+    x: ArrayLike,
+    *,
+    name: str,
+    fn: str,
+    threshold: float,
+    spatial_dims: int = 2,
+    supports_3d: bool = False,
 ) -> np.ndarray:
     """Checks one input and returns its foreground as a bool [B, *spatial] array.
 
     Bool inputs are used as they are; numbers are foreground where ``x > threshold``.
+    ``supports_3d``: `fn` takes ``spatial_dims=3`` (changes only the hint for a volume).
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"{fn}: spatial_dims must be 2 or 3, got {spatial_dims!r}")
@@ -78,7 +97,7 @@ def _binarised_batch(
             raise TypeError(
                 f"{fn}: {name} must be a real or boolean array, got dtype {arr.dtype}"
             )
-    arr = _as_batch(arr, name=name, fn=fn, spatial_dims=spatial_dims)
+    arr = _as_batch(arr, name=name, fn=fn, spatial_dims=spatial_dims, supports_3d=supports_3d)
     if arr.dtype == np.bool_:
         # a copy: views of jax arrays are read-only, and skeletonize needs a writable buffer
         return arr.copy()
@@ -90,15 +109,20 @@ def _binarised_batch(
 
 
 def _binarised_pair(
-    pred: ArrayLike, target: ArrayLike, *, fn: str, threshold: float, spatial_dims: int = 2
+    pred: ArrayLike,
+    target: ArrayLike,
+    *,
+    fn: str,
+    threshold: float,
+    spatial_dims: int = 2,
+    supports_3d: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Binarises a (prediction, target) pair to bool [B, *spatial] arrays of the same shape."""
-    p = _binarised_batch(
-        pred, name="prediction", fn=fn, threshold=threshold, spatial_dims=spatial_dims
+    batch = functools.partial(
+        _binarised_batch, fn=fn, spatial_dims=spatial_dims, supports_3d=supports_3d
     )
-    t = _binarised_batch(
-        target, name="target", fn=fn, threshold=TARGET_THRESHOLD, spatial_dims=spatial_dims
-    )
+    p = batch(pred, name="prediction", threshold=threshold)
+    t = batch(target, name="target", threshold=TARGET_THRESHOLD)
     if p.shape != t.shape:
         raise ValueError(
             f"{fn}: prediction shape {tuple(np.shape(pred))} and target shape "
@@ -134,7 +158,7 @@ def accuracy(
       array([0.5])
     """
     p, t = _binarised_pair(
-        pred, target, fn="accuracy", threshold=threshold, spatial_dims=spatial_dims
+        pred, target, fn="accuracy", threshold=threshold, spatial_dims=spatial_dims, supports_3d=True
     )
     return np.mean(p == t, axis=_spatial_axes(p), dtype=np.float64)
 
@@ -154,7 +178,7 @@ def dice(
       float64 array of shape [B] (shape [1] for a single image), values in [0, 1].
     """
     p, t = _binarised_pair(
-        pred, target, fn="dice", threshold=threshold, spatial_dims=spatial_dims
+        pred, target, fn="dice", threshold=threshold, spatial_dims=spatial_dims, supports_3d=True
     )
     axes = _spatial_axes(p)
     overlap = np.count_nonzero(p & t, axis=axes)
@@ -212,6 +236,6 @@ def cldice(
       float64 array of shape [B] (shape [1] for a single image), values in [0, 1].
     """
     p, t = _binarised_pair(
-        pred, target, fn="cldice", threshold=threshold, spatial_dims=spatial_dims
+        pred, target, fn="cldice", threshold=threshold, spatial_dims=spatial_dims, supports_3d=True
     )
     return np.array([_cldice_single(p_b, t_b) for p_b, t_b in zip(p, t)], dtype=np.float64)
