@@ -228,12 +228,12 @@ def test_topo_loss_config_rejects_a_bad_option_naming_it(option, value, named):
         TopoLossConfig(**{option: value})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TopoLossConfig does not check backend (BettiMatchingConfig does): an unknown name fails only "
-    "inside the host callback, where jax reports it as JaxRuntimeError 'INTERNAL: CpuCallback error'"))
 def test_topo_loss_config_rejects_an_unknown_backend():
+    # at trace time: inside the host callback jax would report it only as "CpuCallback error"
     with pytest.raises(ValueError, match=r"backend.*'nope'"):
         TopoLossConfig(backend="nope")
+    with pytest.raises(ValueError, match=r"backend.*'nope'"):
+        jaxtopo.sat_loss(np.full((1, 8, 8), 0.5, np.float32), np.zeros((1, 8, 8), np.float32), backend="nope")
 
 
 def test_topo_loss_config_accepts_its_documented_choices():

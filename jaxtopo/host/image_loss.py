@@ -28,7 +28,13 @@ import numpy as np
 from jaxtopo import _validation
 from jaxtopo.host import matching as matching_lib
 from jaxtopo.host import native
-from jaxtopo.host.persistence import CONSTRUCTIONS, Diagram, default_backend, persistence_diagrams
+from jaxtopo.host.persistence import (
+    CONSTRUCTIONS,
+    Diagram,
+    available_backends,
+    default_backend,
+    persistence_diagrams,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +61,10 @@ class TopoLossConfig:
             raise ValueError(f"dims must be a non-empty subset of (0, 1), got {self.dims!r}")
         if not 0.0 <= self.min_spatial_weight <= 1.0:
             raise ValueError(f"min_spatial_weight must lie in [0, 1], got {self.min_spatial_weight!r}")
+        # checked here, at trace time: an unknown name found inside the host callback would
+        # surface only as jax's opaque "CpuCallback error"
+        if self.backend is not None and self.backend not in available_backends():
+            raise ValueError(f"backend must be one of {available_backends()} or None, got {self.backend!r}")
 
     @property
     def cost_model(self) -> matching_lib.CostModel:
