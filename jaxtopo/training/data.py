@@ -11,6 +11,18 @@ import numpy as np
 
 from jaxtopo.data.common import data_root
 from jaxtopo.data.synthetic import split_synthetic
+from jaxtopo.data.synthetic_cells import split_synthetic_cells
+from jaxtopo.data.synthetic_roads import split_synthetic_roads
+from jaxtopo.data.synthetic_vessels import split_synthetic_vessels
+
+# config name -> generator of the embedded datasets (no download; data.size, num_train, num_val
+# and num_test set what is drawn, config.seed the random streams)
+GENERATED = {
+    "synthetic": split_synthetic,
+    "synthetic_roads": split_synthetic_roads,
+    "synthetic_cells": split_synthetic_cells,
+    "synthetic_vessels": split_synthetic_vessels,
+}
 
 # config name -> (module, loader function, takes a fold)
 LOADERS = {
@@ -21,7 +33,7 @@ LOADERS = {
     "cracktree": ("jaxtopo.data.cracktree", "load_cracktree", True),
     "elegans_small": ("jaxtopo.data.elegans", "load_elegans_small", True),
 }
-DATASETS = ("synthetic",) + tuple(LOADERS)
+DATASETS = tuple(GENERATED) + tuple(LOADERS)
 
 
 def _cache_path(name: str, root: str, fold: int) -> str:
@@ -56,8 +68,9 @@ def load_splits(config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     per batch; labels hold {0, 1}.
     """
     data = config.data
-    if data.name == "synthetic":
-        splits = split_synthetic(config.seed, data.num_train, data.num_val, data.num_test, size=tuple(data.size))
+    if data.name in GENERATED:
+        splits = GENERATED[data.name](config.seed, data.num_train, data.num_val, data.num_test,
+                                      size=tuple(data.size))
     elif data.name in LOADERS:
         splits = _load_real(data.name, data_root(data.get("data_dir")), int(data.get("fold", 1)))
     else:
