@@ -13,26 +13,10 @@ or unreadable. Only a bug prints a traceback.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 
 TEXT_COLUMNS = ("run", "config", "split")
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """Rows of {column: value} as a markdown table: text left-aligned, numbers right-aligned."""
-    columns = list(rows[0])
-    cells = [[str(row[c]).replace("|", "\\|") if c in TEXT_COLUMNS else f"{row[c]:.4f}" for c in columns]
-             for row in rows]
-    widths = [max(3, len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-
-    def line(values):
-        return "| " + " | ".join(v.ljust(w) if c in TEXT_COLUMNS else v.rjust(w)
-                                 for c, v, w in zip(columns, values, widths)) + " |"
-
-    separator = ["-" * w if c in TEXT_COLUMNS else "-" * (w - 1) + ":" for c, w in zip(columns, widths)]
-    return "\n".join([line(columns), line(separator)] + [line(r) for r in cells])
 
 
 def main(argv=None) -> int:
@@ -48,6 +32,7 @@ def main(argv=None) -> int:
 
     from jaxtopo.training import read_run_config
     from jaxtopo.training.config import user_error_status
+    from jaxtopo.training.sweep import markdown_table, write_csv
 
     try:
         # every folder is checked before the first, slow, evaluation
@@ -65,12 +50,9 @@ def main(argv=None) -> int:
         if status is None:
             raise
         parser.exit(status, f"{parser.prog}: error: {error}\n")
-    print(markdown_table(rows))
+    print(markdown_table(rows, text_columns=TEXT_COLUMNS))
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
     return 0
 
 

@@ -9,12 +9,15 @@
 * `plot_training_curves`, `read_metrics`: curves from run folders' ``metrics.jsonl``.
 * `plot_predictions`: image | label | predictions (the trainer's ``predictions.png``).
 * `matching_demo_pair`: a small prediction/target pair on which spatial and plain matching differ.
+* `plot_lambda_ablation`, `save_lambda_ablation`: a sweep's metrics against the loss weight
+  lambda (Fig. 6 of the SATLoss paper; experiments/sweep.py draws it).
 * `plot_matching_errors`: a method's matching on a case with known answers
   (`jaxtopo.evaluation`), right pairs and wrong partners marked.
 
 Every function takes ``ax=`` (or ``fig=``) to draw into; without one it opens a pyplot figure.
 """
 
+from jaxtopo.viz.ablation import plot_lambda_ablation, save_lambda_ablation
 from jaxtopo.viz.comparison import plot_matching_comparison
 from jaxtopo.viz.curves import plot_training_curves, read_metrics
 from jaxtopo.viz.demo import matching_demo_pair
@@ -35,6 +38,7 @@ __all__ = [
     "plot_critical_pixels",
     "plot_diagram_pair",
     "plot_gradient",
+    "plot_lambda_ablation",
     "plot_matched_creators",
     "plot_matching_errors",
     "plot_matching_comparison",
@@ -42,5 +46,6 @@ __all__ = [
     "plot_predictions",
     "plot_training_curves",
     "read_metrics",
+    "save_lambda_ablation",
     "show_image",
 ]
