@@ -52,6 +52,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+# the pieces every embedded dataset shares
+from jaxtopo.data.synthetic_common import as_size as _as_size
+from jaxtopo.data.synthetic_common import draw_dataset, draw_splits, illumination_field
+
 __all__ = ["make_synthetic_dataset", "split_synthetic", "synthetic_image"]
 
 # Branches are polylines with vertices this far apart (px); rasterisation is exact per segment.
@@ -63,15 +67,6 @@ _REFERENCE_SIDE = 96.0
 
 _POLARITIES = ("dark", "bright", "random")
 _MAX_EXTRA_TREES = 8
-
-
-def _as_size(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    size = tuple(int(s) for s in size)
-    if len(size) != 2 or min(size) < 4:
-        raise ValueError(f"size must be an int or (height, width) with both >= 4; got {size}")
-    return size
 
 
 def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
@@ -463,14 +458,7 @@ def synthetic_image(
     sign = -1.0 if polarity == "dark" else 1.0
     grey = background + sign * strength
 
-    # Illumination: linear gradient in a random direction and an off-centre vignette.
-    rows = np.linspace(-1.0, 1.0, height)[:, None]
-    cols = np.linspace(-1.0, 1.0, width)[None, :]
-    angle = rng.uniform(0, 2 * math.pi)
-    gradient = math.sin(angle) * rows + math.cos(angle) * cols
-    centre = rng.uniform(-0.5, 0.5, size=2)
-    vignette = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2
-    grey = grey * (1.0 + illumination * (0.5 * gradient - 0.35 * vignette))
+    grey = grey * illumination_field(rng, height, width, illumination, vignette=0.35)
     if blur_sigma > 0:
         grey = ndimage.gaussian_filter(grey, blur_sigma, mode="reflect")
 
@@ -480,21 +468,6 @@ def synthetic_image(
     image += 0.5 * noise_std * rng.standard_normal((height, width, 3))
     image = np.clip(image, 0.0, 1.0).astype(np.float32)
     return image, label
-
-
-def _make_dataset(num_images, size, seed, stream, knobs):
-    if num_images < 0:
-        raise ValueError(f"num_images must be >= 0; got {num_images}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    height, width = _as_size(size)
-    images = np.empty((num_images, height, width, 3), dtype=np.float32)
-    labels = np.empty((num_images, height, width), dtype=np.uint8)
-    for i in range(num_images):
-        # Entropy (seed, stream, i): all three fixed-length, so streams never collide.
-        rng = np.random.default_rng([int(seed), stream, i])
-        images[i], labels[i] = synthetic_image(rng, (height, width), **knobs)
-    return images, labels
 
 
 def make_synthetic_dataset(
@@ -513,7 +486,7 @@ def make_synthetic_dataset(
     Returns:
       ``(images, labels)``: float32 [N, H, W, 3] in [0, 1] and uint8 [N, H, W] in {0, 1}.
     """
-    return _make_dataset(num_images, size, seed, 0, knobs)
+    return draw_dataset(synthetic_image, num_images, size, seed, 0, knobs)
 
 
 def split_synthetic(
@@ -533,9 +506,4 @@ def split_synthetic(
       ``{"train": (images, labels), "val": (...), "test": (...)}`` with the layouts of
       `make_synthetic_dataset`.
     """
-    return {
-        name: _make_dataset(count, size, seed, stream, knobs)
-        for stream, (name, count) in enumerate(
-            (("train", n_train), ("val", n_val), ("test", n_test)), start=1
-        )
-    }
+    return draw_splits(synthetic_image, seed, n_train, n_val, n_test, size, knobs)

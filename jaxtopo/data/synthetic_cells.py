@@ -60,9 +60,16 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from jaxtopo.data.synthetic import _as_rng, _as_size, _smooth_noise
+from jaxtopo.data.synthetic import _as_rng, _smooth_noise
 from jaxtopo.data.synthetic_common import (
-    check_non_negative, check_range, draw_dataset, draw_splits, finish, illumination_field)
+    as_size,
+    check_non_negative,
+    check_range,
+    draw_dataset,
+    draw_splits,
+    finish,
+    illumination_field,
+)
 
 __all__ = ["make_synthetic_cells_dataset", "split_synthetic_cells", "synthetic_cells_image"]
 
@@ -207,7 +214,7 @@ def synthetic_cells_image(
       ``(image, label)`` or ``(image, label, info)``: image float32 [H, W, 1] in [0, 1], label
       uint8 [H, W] in {0, 1} (1 = wall).
     """
-    height, width = _as_size(size)
+    height, width = as_size(size)
     rng = _as_rng(rng)
     check_non_negative(min_cell_distance=min_cell_distance, warp=warp, organelle_rate=organelle_rate,
                        noise_std=noise_std, texture_std=texture_std, fine_texture_std=fine_texture_std,

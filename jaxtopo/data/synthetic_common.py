@@ -22,9 +22,18 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from jaxtopo.data.synthetic import _as_size
 
 ImageFn = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+def as_size(size: int | Sequence[int]) -> tuple[int, int]:
+    """``(height, width)`` from an int or a pair, both at least 4."""
+    if isinstance(size, (int, np.integer)):
+        size = (int(size), int(size))
+    size = tuple(int(s) for s in size)
+    if len(size) != 2 or min(size) < 4:
+        raise ValueError(f"size must be an int or (height, width) with both >= 4; got {size}")
+    return size
 
 
 def _check_seed(seed) -> None:
@@ -43,7 +52,7 @@ def draw_dataset(
     if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or num_images < 0:
         raise ValueError(f"num_images must be a non-negative int; got {num_images!r}")
     _check_seed(seed)
-    height, width = _as_size(size)
+    height, width = as_size(size)
     pairs = [image_fn(np.random.default_rng([int(seed), stream, i]), (height, width), **knobs)
              for i in range(num_images)]
     if not pairs:

@@ -51,9 +51,16 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from jaxtopo.data.synthetic import _Branch, _as_rng, _as_size, _bezier, _rasterise, _smooth_noise
+from jaxtopo.data.synthetic import _Branch, _as_rng, _bezier, _rasterise, _smooth_noise
 from jaxtopo.data.synthetic_common import (
-    check_non_negative, check_range, draw_dataset, draw_splits, finish, illumination_field)
+    as_size,
+    check_non_negative,
+    check_range,
+    draw_dataset,
+    draw_splits,
+    finish,
+    illumination_field,
+)
 
 __all__ = ["make_synthetic_roads_dataset", "split_synthetic_roads", "synthetic_roads_image"]
 
@@ -179,7 +186,7 @@ def synthetic_roads_image(
       ``(image, label)`` or ``(image, label, info)``: image float32 [H, W, 3] in [0, 1], label
       uint8 [H, W] in {0, 1}.
     """
-    height, width = _as_size(size)
+    height, width = as_size(size)
     rng = _as_rng(rng)
     check_non_negative(jitter=jitter, curvature=curvature, noise_std=noise_std, texture_std=texture_std,
                        fine_texture_std=fine_texture_std, illumination=illumination, blur_sigma=blur_sigma)

@@ -49,9 +49,16 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from jaxtopo.data.synthetic import _REFERENCE_SIDE, _as_rng, _as_size, _grow_tree, _rasterise, _smooth_noise
+from jaxtopo.data.synthetic import _REFERENCE_SIDE, _as_rng, _grow_tree, _rasterise, _smooth_noise
 from jaxtopo.data.synthetic_common import (
-    check_non_negative, check_range, draw_dataset, draw_splits, finish, illumination_field)
+    as_size,
+    check_non_negative,
+    check_range,
+    draw_dataset,
+    draw_splits,
+    finish,
+    illumination_field,
+)
 
 __all__ = ["make_synthetic_vessels_dataset", "split_synthetic_vessels", "synthetic_vessels_image"]
 
@@ -136,7 +143,7 @@ def synthetic_vessels_image(
       ``(image, label)`` or ``(image, label, info)``: image float32 [H, W, 3] in [0, 1], label
       uint8 [H, W] in {0, 1}.
     """
-    height, width = _as_size(size)
+    height, width = as_size(size)
     rng = _as_rng(rng)
     check_non_negative(min_crossings=min_crossings, max_depth=max_depth, branch_rate=branch_rate,
                        noise_std=noise_std, texture_std=texture_std, fine_texture_std=fine_texture_std,
