@@ -1,4 +1,4 @@
-"""Pieces shared by the three embedded benchmarks (synthetic_roads, _cells, _vessels).
+"""Pieces shared by every embedded dataset (the default synthetic set and the three benchmarks).
 
 The drawing primitives (smooth random curves, exact polyline rasterisation, smoothed noise) come
 from `jaxtopo.data.synthetic` and are imported, not copied. What lives here is what the three
