@@ -355,9 +355,12 @@ def _batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, image_fn)
     def one(b):
         values[b], grads[b] = image_fn(flat_l[b], flat_t[b])
 
-    threads = min(_host_threads(), flat_l.shape[0])
-    # images are independent; the native engine releases the GIL, so threads run in parallel
-    if threads > 1:
+    # images are independent; the native engine releases the GIL, so threads run in parallel.
+    # One pool of the full size for every call: under a mesh each device's callback hands over
+    # only its few images at the same moment, and they must share all the threads, not a pool
+    # sized by one call's batch.
+    threads = _host_threads()
+    if threads > 1 and flat_l.shape[0] > 1:
         list(_executor(threads).map(one, range(flat_l.shape[0])))
     else:
         for b in range(flat_l.shape[0]):

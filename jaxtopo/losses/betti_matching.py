@@ -16,6 +16,7 @@ from jax.typing import ArrayLike
 
 from jaxtopo import _validation
 from jaxtopo.host import betti_matching as bm_host
+from jaxtopo.losses import sharding
 from jaxtopo.losses.topological import host_loss
 
 
@@ -32,6 +33,8 @@ def betti_matching_loss(
     min_persistence: float = 0.0,
     reduction: str = "mean",
     backend: str | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    batch_axis: sharding.BatchAxis = "data",
 ) -> jax.Array:
     """BM-Loss: squared distances of Betti-matched persistence pairs, unmatched pairs to the diagonal.
 
@@ -68,6 +71,8 @@ def betti_matching_loss(
         out (topolosses' ``barcode_length_threshold``).
       reduction: ``"mean"`` over the batch (the reference), ``"sum"`` or ``"none"`` for [B] values.
       backend: ``"native"`` (default when the engine was built) or ``"python"``.
+      mesh, batch_axis: with the device mesh the batch is split over, each device's host call
+        gets only its own images; see `jaxtopo.topological_loss`.
 
     Returns:
       A scalar, or [B] values with ``reduction="none"``, in at least float32. An image whose
@@ -98,4 +103,7 @@ def betti_matching_loss(
     except ValueError as error:
         raise ValueError(f"{fn}: {error}") from None
     image_fn = functools.partial(bm_host.image_loss_and_grad, config=config)
-    return host_loss(probs, targets, config, reduction=reduction, fn=fn, image_fn=image_fn)
+    return host_loss(
+        probs, targets, config, reduction=reduction, fn=fn, image_fn=image_fn, mesh=mesh,
+        batch_axis=batch_axis,
+    )

@@ -8,7 +8,8 @@ The loss is then assembled as
 
 whose value is exactly the host value and whose gradient is exactly G_b: non-zero only at creator
 and destroyer pixels (Eq. 7 of the SATLoss paper). Shapes are static, so it works under
-`jax.jit`, `jax.grad`, `jax.value_and_grad` and `jax.vmap`.
+`jax.jit`, `jax.grad`, `jax.value_and_grad` and `jax.vmap`. With ``mesh=`` the callback runs
+on each device's slice of a sharded batch (`jaxtopo.losses.sharding`).
 
 Likelihoods and targets must lie in [0, 1] (the value-range policy of `jaxtopo._validation`):
 eager calls raise ValueError for finite values outside; under jit such an image, like one holding
@@ -26,6 +27,7 @@ from jax.typing import ArrayLike
 
 from jaxtopo import _validation
 from jaxtopo.host.image_loss import TopoLossConfig, batch_loss_and_grad
+from jaxtopo.losses import sharding
 
 
 def _host_callback(likelihoods, targets, *, config, image_fn, dtype):
@@ -33,26 +35,42 @@ def _host_callback(likelihoods, targets, *, config, image_fn, dtype):
     return values.astype(dtype), grads.astype(dtype)
 
 
-def host_loss(probs, targets, config, *, reduction: str, fn: str, image_fn=None) -> jax.Array:
+def _host_values_and_grads(likelihood, target, *, config, image_fn):
+    """[B] values and [B, H, W] gradient maps from the host, for the images it is given (the whole
+    batch, or one device's slice of it under `sharding.over_batch`)."""
+    dtype = likelihood.dtype
+    return jax.pure_callback(
+        functools.partial(_host_callback, config=config, image_fn=image_fn, dtype=dtype),
+        (
+            jax.ShapeDtypeStruct(likelihood.shape[:1], dtype),
+            jax.ShapeDtypeStruct(likelihood.shape, dtype),
+        ),
+        likelihood,
+        target,
+        vmap_method="broadcast_all",
+    )
+
+
+def host_loss(
+    probs, targets, config, *, reduction: str, fn: str, image_fn=None, mesh=None,
+    batch_axis: sharding.BatchAxis = "data",
+) -> jax.Array:
     """A loss computed per image on the host: validation, the pure callback and the Eq. 7 assembly.
 
     ``image_fn(likelihood, target) -> (value, d value / d likelihood)`` runs on each image (default:
     `jaxtopo.host.image_loss.image_loss_and_grad` with ``config``); it must be hashable, since it
-    parameterises the callback.
+    parameterises the callback. With a ``mesh``, each device's callback gets only its own images
+    (`jaxtopo.losses.sharding`); the reduction over the batch stays outside, so ``"mean"`` is the
+    mean over all images.
     """
     p, t, valid = _validation.checked_pair(probs, targets, fn=fn)
-    out_dtype = p.dtype
     likelihood = jax.lax.stop_gradient(p)
-    values, grads = jax.pure_callback(
-        functools.partial(_host_callback, config=config, image_fn=image_fn, dtype=out_dtype),
-        (
-            jax.ShapeDtypeStruct(p.shape[:1], out_dtype),
-            jax.ShapeDtypeStruct(p.shape, out_dtype),
-        ),
-        likelihood,
-        jax.lax.stop_gradient(t),
-        vmap_method="broadcast_all",
-    )
+    host = functools.partial(_host_values_and_grads, config=config, image_fn=image_fn)
+    if mesh is not None:
+        host = sharding.over_batch(
+            host, mesh=mesh, batch_axis=batch_axis, batch_size=p.shape[0], fn=fn
+        )
+    values, grads = host(likelihood, jax.lax.stop_gradient(t))
     # value from the host, gradient G at creator/destroyer pixels (zero-valued linear term)
     per_image = values + jnp.sum(grads * (p - likelihood), axis=(1, 2))
     return _validation.reduce(per_image, reduction, valid)
@@ -71,6 +89,8 @@ def topological_loss(
     dims: Sequence[int] = (0, 1),
     reduction: str = "mean",
     backend: str | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    batch_axis: sharding.BatchAxis = "data",
 ) -> jax.Array:
     """Persistence-diagram matching loss between predicted likelihoods and binary targets.
 
@@ -97,6 +117,13 @@ def topological_loss(
       reduction: ``"mean"`` over the batch (official), ``"sum"``, or ``"none"`` for [B] values.
       backend: host persistence backend (None = the default, see
         `jaxtopo.host.persistence.available_backends`).
+      mesh: the device mesh (`jax.sharding.Mesh`) the batch is split over, or None. With a
+        mesh, each device hands only its own images to the host (`jax.shard_map` around the
+        callback) instead of the whole batch being gathered onto one device; values and
+        gradients are the same, and ``"mean"`` is still over the whole batch. The batch size
+        must be a multiple of the number of devices along ``batch_axis``. Leave it None inside
+        your own `jax.shard_map`, where the callback already sees local images.
+      batch_axis: the mesh axis (or tuple of axes) that splits the batch; used with ``mesh``.
 
     Returns:
       A scalar (``"mean"``/``"sum"``) or a [B] vector (``"none"``) in at least float32. An image
@@ -107,6 +134,8 @@ def topological_loss(
     Example:
       >>> loss = jaxtopo.sat_loss(probs, labels)               # SATLoss, official variant
       >>> grads = jax.grad(lambda p: jaxtopo.sat_loss(p, labels))(probs)
+      >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))  # batch split over devices
+      >>> loss = jax.jit(lambda p, t: jaxtopo.sat_loss(p, t, mesh=mesh))(probs, labels)
 
     References: Wen et al., ICCV Workshops 2025 (SATLoss); Hu et al., NeurIPS 2019 (WTLoss).
     """
@@ -114,6 +143,7 @@ def topological_loss(
         probs, targets, fn="topological_loss", matching=matching, spatial=spatial,
         variant=variant, construction=construction, pad=pad,
         min_spatial_weight=min_spatial_weight, dims=dims, reduction=reduction, backend=backend,
+        mesh=mesh, batch_axis=batch_axis,
     )
 
 
@@ -121,7 +151,7 @@ def _diagram_loss(
     probs, targets, *, fn: str, matching: str = "optimal", spatial: bool = True,
     variant: str = "official", construction: str = "T", pad: bool = True,
     min_spatial_weight: float = 0.05, dims: Sequence[int] = (0, 1), reduction: str = "mean",
-    backend: str | None = None,
+    backend: str | None = None, mesh=None, batch_axis: sharding.BatchAxis = "data",
 ) -> jax.Array:
     """`topological_loss`, with the name ``fn`` of the public function in every error message."""
     _validation.check_reduction(reduction, fn=fn)
@@ -135,7 +165,9 @@ def _diagram_loss(
         dims=tuple(int(d) for d in dims),
         backend=backend,
     )
-    return host_loss(probs, targets, config, reduction=reduction, fn=fn)
+    return host_loss(
+        probs, targets, config, reduction=reduction, fn=fn, mesh=mesh, batch_axis=batch_axis
+    )
 
 
 def sat_loss(
@@ -150,6 +182,8 @@ def sat_loss(
     dims: Sequence[int] = (0, 1),
     reduction: str = "mean",
     backend: str | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    batch_axis: sharding.BatchAxis = "data",
 ) -> jax.Array:
     """SATLoss (Wen et al. 2025): spatially weighted optimal matching of persistence diagrams.
 
@@ -162,7 +196,7 @@ def sat_loss(
     return _diagram_loss(
         probs, targets, fn="sat_loss", matching="optimal", spatial=spatial, variant=variant,
         construction=construction, pad=pad, min_spatial_weight=min_spatial_weight,
-        dims=dims, reduction=reduction, backend=backend,
+        dims=dims, reduction=reduction, backend=backend, mesh=mesh, batch_axis=batch_axis,
     )
 
 
