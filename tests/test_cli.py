@@ -115,6 +115,12 @@ def test_a_resumed_folder_accepts_only_a_config_that_agrees(tmp_path):
     check_run_folder(str(tmp_path), config)
     with pytest.raises(ConfigError, match=r"loss.construction: \(absent\) -> 'T'"):
         check_run_folder(str(tmp_path), override(config, ["loss.construction=T"]))
+    # ... or keeps the default the field was added with (the behaviour before it existed)
+    del older.loss["start_epoch"], older.train["init_from"]
+    write_run_config(str(tmp_path), older)
+    check_run_folder(str(tmp_path), config)
+    with pytest.raises(ConfigError, match=r"loss.start_epoch: \(absent\) -> 5"):
+        check_run_folder(str(tmp_path), override(config, ["loss.start_epoch=5"]))
 
 
 def test_train_refuses_another_runs_folder_and_leaves_it_as_it_was(tmp_path, capsys):
@@ -190,7 +196,7 @@ def test_evaluate_names_a_bad_run_folder_before_evaluating_any(tmp_path, capsys)
                                                     "data.num_test=1", "model.widths=(4, 8)"])
     write_run_config(str(tmp_path / "empty"), tiny)
     status, _, err = exit_status(evaluate.main, [str(tmp_path / "empty")], capsys)
-    assert status == 2 and "has no checkpoint to evaluate" in err
+    assert status == 2 and "has no checkpoint (no trained model)" in err
     assert os.listdir(tmp_path / "empty") == ["config.json"]  # looking adds no checkpoint folders
 
 

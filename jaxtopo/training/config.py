@@ -250,9 +250,15 @@ def check_run_folder(workdir: str, config: Config) -> None:
                                  f"train in a new or empty folder")
         return
     changed = differences(read_run_config(workdir), config)
-    # a field added to jaxtopo after the run started reads as None (loss.construction did)
+    # A field added to jaxtopo after the run started is absent from its config.json; new fields
+    # default to what the code did before them (loss.construction None, loss.start_epoch 0, ...),
+    # so the run may resume when this config keeps the default.
+    from jaxtopo.training import named_configs
+
+    defaults = _flat(json.loads(json.dumps(named_configs.base_config())))
     refused = {path: (old, new) for path, (old, new) in changed.items()
-               if path not in RESUMABLE_CHANGES and not (old is _ABSENT and new is None)}
+               if path not in RESUMABLE_CHANGES
+               and not (old is _ABSENT and (new is None or new == defaults.get(path, _ABSENT)))}
     old_epochs, new_epochs = changed.get("train.epochs", (0, 0))
     if not (isinstance(old_epochs, int) and isinstance(new_epochs, int) and new_epochs >= old_epochs):
         refused["train.epochs"] = (old_epochs, new_epochs)

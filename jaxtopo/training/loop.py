@@ -6,7 +6,10 @@ exactly as if it had never stopped (it loses only the steps since that checkpoin
 
 Run folder: config.json (resolved config), metrics.jsonl (one JSON object per logged step and per
 evaluation), checkpoints/{latest,best} (Orbax), results.json and predictions.png (inputs, labels,
-predictions). results.json holds ``config`` (the config's name), ``split`` (always "test": the
+predictions). metrics.jsonl's step records hold ``topological_weight``, the lambda that step
+trained with (``loss.start_epoch`` / ``loss.ramp_epochs`` schedule it), and leave out
+``topological`` on steps where it was 0 and the term was not computed. ``train.init_from``
+starts a run from another run's trained model (fine-tuning). results.json holds ``config`` (the config's name), ``split`` (always "test": the
 metrics are of the test split), ``steps``, ``best_val_dice`` (null when no validation ran) and the
 test metrics of the best-validation model from `jaxtopo.metrics.segmentation_metrics`: accuracy,
 dice, cldice, betti_0_error, betti_1_error, betti_matching_error_0/_1 and betti_matching_error.
@@ -40,10 +43,11 @@ from jaxtopo.training.config import (
     RunFolderError,
     TrainingDivergedError,
     check_run_folder,
+    read_run_config,
     write_run_config,
 )
 from jaxtopo.training.figures import save_prediction_figure
-from jaxtopo.training.objective import check_loss_config, objective
+from jaxtopo.training.objective import check_loss_config, is_scheduled, objective, topological_weight
 
 
 # how often each jitted function was traced (tests check the train step compiles once per run)
@@ -142,23 +146,53 @@ def _predictor(eval_graph, batch_size: int):
     return probabilities
 
 
-def predict_with_run(config, workdir: str, images) -> np.ndarray:
-    """Probabilities [N, H, W] of a run's best-validation model (else its latest) for images
-    [N, H, W, C] (float in [0, 1] or uint8), e.g. to plot a finished run's predictions."""
-    images = np.asarray(images)
-    model, eval_graph = _model(config, images.shape[-1])
-    _, like = nnx.split(model)
+def _trained_model_state(workdir: str, like):
+    """The model state of a run's best-validation checkpoint, else of its latest."""
     checkpoints = RunCheckpoints(workdir, create=False)
     try:
         state = checkpoints.restore_best(like)
         if state is None:
             step = checkpoints.latest.latest_step()
             if step is None:
-                raise RunFolderError(f"{workdir} has no checkpoint to evaluate")
+                raise RunFolderError(f"{workdir} has no checkpoint (no trained model)")
             state = checkpoints.latest.restore(step)["model"]
     finally:
         checkpoints.close()
+    return state
+
+
+def predict_with_run(config, workdir: str, images) -> np.ndarray:
+    """Probabilities [N, H, W] of a run's best-validation model (else its latest) for images
+    [N, H, W, C] (float in [0, 1] or uint8), e.g. to plot a finished run's predictions."""
+    images = np.asarray(images)
+    model, eval_graph = _model(config, images.shape[-1])
+    _, like = nnx.split(model)
+    state = _trained_model_state(workdir, like)
     return _predictor(eval_graph, config.train.batch_size)(state, images)
+
+
+def _has_checkpoint(workdir: str) -> bool:
+    if not os.path.isdir(os.path.join(workdir, "checkpoints", "latest")):
+        return False
+    checkpoints = RunCheckpoints(workdir, create=False)
+    try:
+        return checkpoints.latest.latest_step() is not None
+    finally:
+        checkpoints.close()
+
+
+def _initial_model_state(config, workdir: str, model_state):
+    """``train.init_from``'s trained model (fine-tuning), else ``model_state``. A run that
+    resumes from its own checkpoint does not read the other run: it may have been moved since."""
+    source = config.train.get("init_from")
+    if not source or _has_checkpoint(workdir):
+        return model_state
+    widths = read_run_config(source).model.widths
+    if tuple(widths) != tuple(config.model.widths):
+        raise ConfigError(f"train.init_from={source!r} holds a model of widths {tuple(widths)}, "
+                          f"this config builds {tuple(config.model.widths)}")
+    # the other run's parameters and BatchNorm statistics; the optimiser starts afresh
+    return _trained_model_state(source, model_state)
 
 
 def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
@@ -183,6 +217,13 @@ def _check_config(config) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             hint = "; experiments/evaluate.py evaluates a trained run" if field == "train.epochs" else ""
             raise ConfigError(f"{field} must be a whole number >= 1, got {value!r}{hint}")
+    start_epoch = config.loss.get("start_epoch", 0)
+    if config.loss.topological != "none" and start_epoch >= config.train.epochs:
+        raise ConfigError(f"loss.start_epoch={start_epoch} is not below train.epochs={config.train.epochs}: "
+                          f"the topological term would never be on")
+    init_from = config.train.get("init_from")
+    if init_from is not None and not isinstance(init_from, str):
+        raise ConfigError(f"train.init_from must be a run folder or None, got {init_from!r}")
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -210,23 +251,26 @@ def train_and_evaluate(config, workdir: str) -> dict:
     optimizer = nnx.Optimizer(model, make_optimizer(config.train, total_steps), wrt=nnx.Param)
     model_graph, model_state = nnx.split(model)
     opt_graph, opt_state = nnx.split(optimizer)
+    model_state = _initial_model_state(config, workdir, model_state)
     os.makedirs(workdir, exist_ok=True)
     write_run_config(workdir, config)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_step(model_state, opt_state, images, labels):
+    def train_step(model_state, opt_state, images, labels, weight):
         TRACES["train_step"] += 1  # runs only while tracing: counts compilations
         model = nnx.merge(model_graph, model_state)
         optimizer = nnx.merge(opt_graph, opt_state)
 
         def loss_fn(model):
-            return objective(model(images), labels, config.loss)
+            # an unscheduled run keeps lambda a constant (its numbers predate schedules)
+            return objective(model(images), labels, config.loss, weight=weight if scheduled else None)
 
         (_, measurements), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
         return nnx.state(model), nnx.state(optimizer), measurements
 
     probabilities = _predictor(eval_graph, batch_size)
+    scheduled = is_scheduled(config.loss)
 
     checkpoints = RunCheckpoints(workdir)
     step, best_val_dice = 0, -1.0
@@ -239,19 +283,30 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     log = _Log(os.path.join(workdir, "metrics.jsonl"), resumed_at=step)
     print(f"training {total_steps} steps ({config.train.epochs} epochs x {steps_per_epoch}), "
-          f"batch {batch_size}, loss {config.loss.pixel} + {config.loss.weight} x {config.loss.topological}, "
-          f"on {jax.default_backend()}")
+          f"batch {batch_size}, loss {config.loss.pixel} + {config.loss.weight} x {config.loss.topological}"
+          + (f" (from epoch {config.loss.get('start_epoch', 0)}, ramped over {config.loss.get('ramp_epochs', 0)})"
+             if scheduled else "")
+          + (f", starting from the model of {config.train.init_from}"
+             if config.train.get("init_from") and restored_step is None else "")
+          + f", on {jax.default_backend()}")
     window_start, window_steps = time.perf_counter(), 0
     HOST_CLOCK.take()
     try:
         batches = _prefetched_batches(train_images, train_labels, step, total_steps, steps_per_epoch,
                                       batch_size, config.seed)
         for images, labels in batches:
-            model_state, opt_state, measurements = train_step(model_state, opt_state, images, labels)
+            # a float32 array, not a Python float: a new value must not retrace the step
+            weight = topological_weight(config.loss, step, steps_per_epoch)
+            model_state, opt_state, measurements = train_step(model_state, opt_state, images, labels,
+                                                              np.float32(weight))
             step += 1
             window_steps += 1
             if step % config.train.log_every == 0 or step == total_steps:
                 measurements = {k: float(v) for k, v in measurements.items()}
+                if config.loss.topological != "none":
+                    measurements["topological_weight"] = weight
+                    if scheduled and weight == 0:
+                        del measurements["topological"]  # not computed (objective's lax.cond)
                 if not math.isfinite(measurements["loss"]):
                     raise TrainingDivergedError(
                         f"non-finite loss at step {step}: {measurements}; the last checkpoint is in "

@@ -104,6 +104,9 @@ def base_config() -> Config:
             pad=True,
             construction=None,  # "T" or "V"; None: the loss's own (T for sat/wt/he/tc, V for bm)
             cldice_iterations=3,
+            # when the topological term is on (docs/conventions.md section 12); never alpha
+            start_epoch=0,  # off before this epoch (0: from the first step)
+            ramp_epochs=0,  # then lambda rises linearly from 0 over this many epochs (0: at once)
         ),
         train=dict(
             epochs=20,
@@ -114,6 +117,7 @@ def base_config() -> Config:
             checkpoint_every=50,  # steps
             eval_every_epochs=1,
             stop_after_steps=None,  # leave early as if killed (to test resuming)
+            init_from=None,  # a run folder: start from its best (else latest) model, fresh optimiser
         ),
         quick=False,
     )
