@@ -4,8 +4,8 @@ Intentionally short: the loop lives in `jaxtopo.training.train_and_evaluate`, im
 notebook. Overrides: any config field as field.path=value, e.g. train.epochs=5 loss.weight=1e-2.
 Rerunning the same command with the same --workdir resumes from its last checkpoint; a resumed
 run may only increase train.epochs and change train.stop_after_steps, log_every,
-checkpoint_every, eval_every_epochs and data.data_dir (--data-dir), any other difference from
-the folder's config.json is refused.
+checkpoint_every, eval_every_epochs, devices and data.data_dir (--data-dir); any other difference
+from the folder's config.json is refused.
 
 Exit status: 0 done; 2 the command is wrong (unknown config, bad override, a --workdir that
 holds another run or other files); 1 the dataset is missing or unreadable. Only a bug prints a

@@ -250,3 +250,27 @@ def test_public_loss_rejects_a_bad_matching_naming_it():
     probs = np.full((1, 4, 4), 0.5, np.float32)
     with pytest.raises(ValueError, match=r"matching.*'nearest'"):
         jaxtopo.topological_loss(probs, probs > 0.5, matching="nearest")
+
+
+def test_host_clock_counts_overlapping_callbacks_once(monkeypatch):
+    """Under a mesh the devices' callbacks overlap: the clock must give the wall time during which
+    any ran (here 0..4 s = 4 s), not their sum (3 + 3 = 6 s), or device time = step - host goes
+    negative. The clock reads time.perf_counter; a fake one makes this exact."""
+    from jaxtopo.host import image_loss
+
+    now = [0.0]
+    monkeypatch.setattr(image_loss.time, "perf_counter", lambda: now[0])
+    clock = image_loss.HostClock()
+    clock.enter()          # device 0 starts at 0 s
+    now[0] = 1.0
+    clock.enter()          # device 1 starts at 1 s
+    now[0] = 3.0
+    clock.leave()          # device 0 ends at 3 s
+    now[0] = 4.0
+    clock.leave()          # device 1 ends at 4 s
+    now[0] = 10.0
+    clock.enter()          # a later step: 10..12 s
+    now[0] = 12.0
+    clock.leave()
+    assert clock.calls == 3
+    assert clock.take() == 6.0 and clock.take() == 0.0

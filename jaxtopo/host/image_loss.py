@@ -296,15 +296,37 @@ def likelihood_loss_and_grad(likelihood, target, pad: bool, on_filtration):
 
 
 class HostClock:
-    """Wall time spent in host topology work, so trainers can report it next to device time."""
+    """Wall time during which host topology work ran, so trainers can report it next to device time.
+
+    Under a mesh every device's callback runs at the same time; the clock counts the time during
+    which at least one ran (not the sum over devices, which could exceed the step's wall time).
+    Thread-safe: callbacks arrive on several threads.
+    """
 
     def __init__(self):
         self.seconds = 0.0
         self.calls = 0
+        self._lock = threading.Lock()
+        self._active = 0
+        self._since = 0.0
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._since = time.perf_counter()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._active -= 1
+            self.calls += 1
+            if self._active == 0:
+                self.seconds += time.perf_counter() - self._since
 
     def take(self) -> float:
         """Seconds accumulated since the last take()."""
-        seconds, self.seconds = self.seconds, 0.0
+        with self._lock:
+            seconds, self.seconds = self.seconds, 0.0
         return seconds
 
 
@@ -317,14 +339,13 @@ def batch_loss_and_grad(likelihoods: np.ndarray, targets: np.ndarray, config: To
     ``image_fn(likelihood, target) -> (value, gradient map)`` is the per-image loss; by default
     `image_loss_and_grad` with ``config`` (other host losses, e.g. Betti matching, pass their own).
     """
-    start = time.perf_counter()
+    HOST_CLOCK.enter()
     if image_fn is None:
         image_fn = functools.partial(image_loss_and_grad, config=config)
     try:
         return _batch_loss_and_grad(likelihoods, targets, image_fn)
     finally:
-        HOST_CLOCK.seconds += time.perf_counter() - start
-        HOST_CLOCK.calls += 1
+        HOST_CLOCK.leave()
 
 
 def _host_threads() -> int:

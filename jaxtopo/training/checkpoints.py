@@ -1,4 +1,8 @@
-"""Orbax checkpoints of a run: the latest training state (for resuming) and the best model."""
+"""Orbax checkpoints of a run: the latest training state (for resuming) and the best model.
+
+Restoring into a target (``like``) gives its arrays the target's sharding, so a state saved from
+one device count restores onto another (the trainer's replicated state on its device mesh).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,17 @@ class RunCheckpoints:
         if step is None:
             return None, None
         return step, self.latest.restore(step, args=ocp.args.StandardRestore(self._abstract(like)))
+
+    def restore_latest_model(self):
+        """(step, model state) of the last saved step, or (None, None), without a target to
+        restore into. A checkpoint keeps the devices it was saved from, which need not exist here
+        (a run trained on 4 devices, read by a 1-device process): arrays whose devices are missing
+        are put on this process's first device instead."""
+        step = self.latest.latest_step()
+        if step is None:
+            return None, None
+        here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        return step, self.latest.restore(step, args=ocp.args.StandardRestore(fallback_sharding=here))["model"]
 
     def save_best(self, step: int, model_state) -> None:
         self.best.save(step, args=ocp.args.StandardSave(model_state), force=True)

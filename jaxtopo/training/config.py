@@ -205,8 +205,10 @@ def differences(a: dict, b: dict) -> dict:
 # (rewritten at the start) would stop describing the checkpoint. train.epochs may only grow: a run
 # past the new length could not be cut back. A grown run moves its learning-rate decay to half the
 # new length, so it matches a straight run of that length only if it had not passed the old half.
+# train.devices: results do not depend on the device count (tests/test_multi_device.py).
 RESUMABLE_CHANGES = ("train.epochs", "train.stop_after_steps", "train.log_every",
-                     "train.checkpoint_every", "train.eval_every_epochs", "data.data_dir")
+                     "train.checkpoint_every", "train.eval_every_epochs", "data.data_dir",
+                     "train.devices")
 
 
 def read_run_config(workdir: str) -> Config:

@@ -10,9 +10,17 @@ predictions). metrics.jsonl's step records hold ``topological_weight``, the lamb
 trained with (``loss.start_epoch`` / ``loss.ramp_epochs`` schedule it), and leave out
 ``topological`` on steps where it was 0 and the term was not computed. ``train.init_from``
 starts a run from another run's trained model (fine-tuning). results.json holds ``config`` (the config's name), ``split`` (always "test": the
-metrics are of the test split), ``steps``, ``best_val_dice`` (null when no validation ran) and the
-test metrics of the best-validation model from `jaxtopo.metrics.segmentation_metrics`: accuracy,
-dice, cldice, betti_0_error, betti_1_error, betti_matching_error_0/_1 and betti_matching_error.
+metrics are of the test split), ``steps``, ``devices`` and ``processes`` (what the run trained on),
+``best_val_dice`` (null when no validation ran) and the test metrics of the best-validation model
+from `jaxtopo.metrics.segmentation_metrics`: accuracy, dice, cldice, betti_0_error, betti_1_error,
+betti_matching_error_0/_1 and betti_matching_error.
+
+Devices: the run trains on a `jax.sharding.Mesh` of the first ``train.devices`` local devices
+(None: all of them) with one axis, ``"data"``. Each batch of ``train.batch_size`` images is split
+over it, which must divide evenly (`ConfigError` otherwise); parameters and optimiser state are
+replicated. The jitted step sees the global batch, so the mean loss, its gradient and BatchNorm's
+batch statistics are those of the whole batch whatever the device count: runs on different counts
+agree up to the order of float sums. Evaluation and prediction are split the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jaxtopo.data.common import to_unit_float
 from jaxtopo.host.image_loss import HOST_CLOCK
@@ -47,7 +56,13 @@ from jaxtopo.training.config import (
     write_run_config,
 )
 from jaxtopo.training.figures import save_prediction_figure
-from jaxtopo.training.objective import check_loss_config, is_scheduled, objective, topological_weight
+from jaxtopo.training.objective import (
+    BATCH_AXIS,
+    check_loss_config,
+    is_scheduled,
+    objective,
+    topological_weight,
+)
 
 
 # how often each jitted function was traced (tests check the train step compiles once per run)
@@ -107,16 +122,58 @@ def _batch_indices(step: int, steps_per_epoch: int, batch_size: int, num_train: 
     return order[within * batch_size:(within + 1) * batch_size]
 
 
-def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch, batch_size, seed):
-    """Batches of steps first_step.. gathered and put on the device by a background thread,
-    two ahead, so the device never waits for the host to slice the next batch."""
+def _device_mesh(config) -> Mesh:
+    """The run's mesh: the first ``train.devices`` local devices (None: all), on the batch axis."""
+    if jax.process_count() > 1:
+        # each process would place only its own devices' data and train a model of its own
+        raise NotImplementedError(
+            f"training runs in one process; this is process {jax.process_index()} of "
+            f"{jax.process_count()} (jax.distributed is initialised)")
+    available = len(jax.local_devices())
+    count = config.train.get("devices")
+    if count is None:
+        count = available
+    elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= available:
+        raise ConfigError(f"train.devices must be None (all {available} local devices) or a whole "
+                          f"number from 1 to {available}, got {count!r}")
+    return _mesh_of(count)
+
+
+def _mesh_of(count: int) -> Mesh:
+    return Mesh(np.array(jax.local_devices()[:count]), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _check_batch_split(batch_size: int, mesh: Mesh, what: str) -> None:
+    """Refuses a batch the mesh's devices cannot share evenly: every device must get as many images."""
+    if batch_size % mesh.size:
+        raise ConfigError(
+            f"{what} is {batch_size} images, which {mesh.size} devices cannot share evenly; use a batch "
+            f"size that is a multiple of {mesh.size}, or set train.devices to a count that divides {batch_size}")
+
+
+def _shardings(mesh: Mesh) -> tuple[NamedSharding, NamedSharding]:
+    """(replicated on every device, split along the batch axis) on ``mesh``."""
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+
+
+def _place_batch(batch, batch_sharding: NamedSharding):
+    """Arrays of one process's batch, split over the devices along their first axis. The one place
+    batches reach the devices, so that several processes (each holding part of the global batch,
+    `jax.make_array_from_process_local_data`) change only this."""
+    return jax.device_put(batch, batch_sharding)
+
+
+def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch, batch_size, seed,
+                        batch_sharding):
+    """Batches of steps first_step.. gathered and put on the devices by a background thread,
+    two ahead, so the devices never wait for the host to slice the next batch."""
     queue: Queue = Queue(maxsize=2)
 
     def produce():
         for step in range(first_step, total_steps):
             idx = _batch_indices(step, steps_per_epoch, batch_size, len(images), seed)
             batch = (to_unit_float(images[idx]), labels[idx].astype(np.float32))
-            queue.put(jax.device_put(batch))
+            queue.put(_place_batch(batch, batch_sharding))
 
     threading.Thread(target=produce, daemon=True, name="jaxtopo-prefetch").start()
     for _ in range(first_step, total_steps):
@@ -132,15 +189,29 @@ def _model(config, in_channels: int):
     return model, eval_graph
 
 
-def _predictor(eval_graph, batch_size: int):
-    """probabilities(model_state, images [N, H, W, C]) -> [N, H, W], in batches."""
+def _predictor(eval_graph, batch_size: int, mesh: Mesh):
+    """probabilities(model_state, images [N, H, W, C]) -> [N, H, W], in batches split over ``mesh``.
+
+    A batch the device count does not divide (the last, partial one, say) is padded with blank
+    images to the next multiple of it, whose predictions are dropped. In eval mode BatchNorm uses
+    its running averages, so each image's prediction depends on that image alone and the padding
+    changes nothing else; with one device nothing is padded.
+    """
+    replicated, split = _shardings(mesh)
 
     @jax.jit
     def predict(model_state, images):
         return jax.nn.sigmoid(nnx.merge(eval_graph, model_state)(images))[..., 0]
 
+    def predict_batch(model_state, images):
+        padding = -len(images) % mesh.size
+        images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
+        return np.asarray(predict(model_state, _place_batch(images, split)))[:len(images) - padding]
+
     def probabilities(model_state, images):
-        return np.concatenate([np.asarray(predict(model_state, to_unit_float(images[i:i + batch_size])))
+        # a no-op for a state the trainer already replicated; a restored one is copied once here
+        model_state = jax.device_put(model_state, replicated)
+        return np.concatenate([predict_batch(model_state, to_unit_float(images[i:i + batch_size]))
                                for i in range(0, len(images), batch_size)])
 
     return probabilities
@@ -152,10 +223,9 @@ def _trained_model_state(workdir: str, like):
     try:
         state = checkpoints.restore_best(like)
         if state is None:
-            step = checkpoints.latest.latest_step()
+            step, state = checkpoints.restore_latest_model()
             if step is None:
                 raise RunFolderError(f"{workdir} has no checkpoint (no trained model)")
-            state = checkpoints.latest.restore(step)["model"]
     finally:
         checkpoints.close()
     return state
@@ -163,12 +233,18 @@ def _trained_model_state(workdir: str, like):
 
 def predict_with_run(config, workdir: str, images) -> np.ndarray:
     """Probabilities [N, H, W] of a run's best-validation model (else its latest) for images
-    [N, H, W, C] (float in [0, 1] or uint8), e.g. to plot a finished run's predictions."""
+    [N, H, W, C] (float in [0, 1] or uint8), e.g. to plot a finished run's predictions.
+
+    Split over the first ``train.devices`` local devices, or over all of them where that is None
+    or more than this machine has: a run trained on 8 devices can be evaluated on a laptop."""
     images = np.asarray(images)
     model, eval_graph = _model(config, images.shape[-1])
     _, like = nnx.split(model)
     state = _trained_model_state(workdir, like)
-    return _predictor(eval_graph, config.train.batch_size)(state, images)
+    available = len(jax.local_devices())
+    wanted = config.train.get("devices") or available
+    mesh = _mesh_of(wanted if isinstance(wanted, int) and 1 <= wanted <= available else available)
+    return _predictor(eval_graph, config.train.batch_size, mesh)(state, images)
 
 
 def _has_checkpoint(workdir: str) -> bool:
@@ -201,8 +277,9 @@ def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
     return segmentation_metrics(predict_with_run(config, workdir, images), labels)
 
 
-def _check_config(config) -> None:
-    """Field values the loop cannot use, refused before anything is loaded or written."""
+def _check_config(config) -> Mesh:
+    """Field values the loop cannot use, refused before anything is loaded or written; returns the
+    device mesh the run will train on."""
     try:
         check_loss_config(config.loss)
     except ValueError as error:
@@ -224,6 +301,9 @@ def _check_config(config) -> None:
     init_from = config.train.get("init_from")
     if init_from is not None and not isinstance(init_from, str):
         raise ConfigError(f"train.init_from must be a run folder or None, got {init_from!r}")
+    mesh = _device_mesh(config)
+    _check_batch_split(config.train.batch_size, mesh, "train.batch_size")
+    return mesh
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -234,16 +314,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
     `jaxtopo.training.config.RESUMABLE_CHANGES` (train.epochs may grow; train.stop_after_steps,
     log_every, checkpoint_every, eval_every_epochs and data.data_dir may change); otherwise
     `ConfigError` names the differing fields. A field value the loop cannot use raises
-    `ConfigError`, a folder that holds other files `RunFolderError`, a missing dataset
+    `ConfigError` (so does a batch size the device count does not divide), a folder that holds
+    other files `RunFolderError`, a missing dataset
     `jaxtopo.data.DatasetNotFoundError`: all before the folder is created, which happens only once
     the data are loaded and the model is built, so a start that fails there leaves nothing behind.
     """
-    _check_config(config)
+    mesh = _check_config(config)
+    replicated, batch_split = _shardings(mesh)
     check_run_folder(workdir, config)
     splits = data_lib.load_splits(config)
     train_images, train_labels = splits["train"]
     num_train = len(train_images)
     batch_size = min(config.train.batch_size, num_train)
+    if batch_size != config.train.batch_size:
+        _check_batch_split(batch_size, mesh, f"the batch (train.batch_size={config.train.batch_size} cut "
+                                             f"to the {num_train} training images)")
     steps_per_epoch = max(1, num_train // batch_size)
     total_steps = config.train.epochs * steps_per_epoch
 
@@ -252,10 +337,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
     model_graph, model_state = nnx.split(model)
     opt_graph, opt_state = nnx.split(optimizer)
     model_state = _initial_model_state(config, workdir, model_state)
+    # one copy per device, placed once; the step keeps it so (out_shardings), and a checkpoint is
+    # restored with the sharding of what it replaces, so a run resumes on any device count
+    model_state, opt_state = jax.device_put((model_state, opt_state), replicated)
     os.makedirs(workdir, exist_ok=True)
     write_run_config(workdir, config)
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    @functools.partial(jax.jit, donate_argnums=(0, 1), out_shardings=replicated)
     def train_step(model_state, opt_state, images, labels, weight):
         TRACES["train_step"] += 1  # runs only while tracing: counts compilations
         model = nnx.merge(model_graph, model_state)
@@ -263,13 +351,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
         def loss_fn(model):
             # an unscheduled run keeps lambda a constant (its numbers predate schedules)
-            return objective(model(images), labels, config.loss, weight=weight if scheduled else None)
+            return objective(model(images), labels, config.loss, weight=weight if scheduled else None,
+                             mesh=mesh)
 
         (_, measurements), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
         return nnx.state(model), nnx.state(optimizer), measurements
 
-    probabilities = _predictor(eval_graph, batch_size)
+    probabilities = _predictor(eval_graph, batch_size, mesh)
     scheduled = is_scheduled(config.loss)
 
     checkpoints = RunCheckpoints(workdir)
@@ -288,12 +377,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
              if scheduled else "")
           + (f", starting from the model of {config.train.init_from}"
              if config.train.get("init_from") and restored_step is None else "")
-          + f", on {jax.default_backend()}")
+          + f", on {mesh.size} {jax.default_backend()} device{'s' if mesh.size > 1 else ''} "
+            f"({jax.process_count()} process{'es' if jax.process_count() > 1 else ''})")
     window_start, window_steps = time.perf_counter(), 0
     HOST_CLOCK.take()
     try:
         batches = _prefetched_batches(train_images, train_labels, step, total_steps, steps_per_epoch,
-                                      batch_size, config.seed)
+                                      batch_size, config.seed, batch_split)
         for images, labels in batches:
             # a float32 array, not a Python float: a new value must not retrace the step
             weight = topological_weight(config.loss, step, steps_per_epoch)
@@ -343,6 +433,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         test_probs = probabilities(final_state, test_images)
         # best_val_dice keeps its starting -1.0 until a validation ran (eval_every_epochs > epochs)
         results = {"config": config.get("name", ""), "split": "test", "steps": total_steps,
+                   "devices": mesh.size, "processes": jax.process_count(),
                    "best_val_dice": best_val_dice if best_val_dice >= 0 else None,
                    **segmentation_metrics(test_probs, test_labels)}
         with open(os.path.join(workdir, "results.json"), "w") as f:

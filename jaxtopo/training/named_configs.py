@@ -118,6 +118,7 @@ def base_config() -> Config:
             eval_every_epochs=1,
             stop_after_steps=None,  # leave early as if killed (to test resuming)
             init_from=None,  # a run folder: start from its best (else latest) model, fresh optimiser
+            devices=None,  # local devices the batch is split over: None for all, N for the first N
         ),
         quick=False,
     )

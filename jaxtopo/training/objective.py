@@ -2,7 +2,9 @@
 
 Pixel losses: ``bce``, ``dice`` (soft Dice), ``dice_cldice``. Topological losses: ``sat``, ``wt``,
 ``he``, ``tc`` (`jaxtopo.topological_loss`) and ``bm`` (`jaxtopo.betti_matching_loss`, BM-Loss);
-``loss.pad`` and ``loss.construction`` (None: the loss's own default) are passed to them.
+``loss.pad`` and ``loss.construction`` (None: the loss's own default) are passed to them, and
+so is the trainer's device mesh (``mesh=``, batch axis ``"data"``), so that each device hands the
+host only its own images.
 
 ``loss.start_epoch`` and ``loss.ramp_epochs`` schedule lambda over training (`topological_weight`,
 docs/conventions.md section 12); the loop passes the scheduled value to `objective` as a traced
@@ -24,6 +26,9 @@ from jaxtopo.losses.topological import topological_loss
 PIXEL_LOSSES = ("bce", "dice", "dice_cldice")
 DICE_SMOOTH = 1e-5
 
+# the name of the trainer's mesh axis that splits the batch over devices
+BATCH_AXIS = "data"
+
 
 def _construction(loss) -> dict:
     """The loss's own default construction unless the config names one (configs written before
@@ -34,17 +39,18 @@ def _construction(loss) -> dict:
 
 def _matching_loss(matching: str, spatial: bool):
     """A persistence-diagram matching loss (`jaxtopo.topological_loss`) with the config's options."""
-    def loss_fn(probs, labels, loss):
+    def loss_fn(probs, labels, loss, mesh):
         return topological_loss(probs, labels, matching=matching, spatial=spatial, variant=loss.variant,
-                                pad=loss.pad, **_construction(loss))
+                                pad=loss.pad, mesh=mesh, batch_axis=BATCH_AXIS, **_construction(loss))
     return loss_fn
 
 
-def _betti_matching_loss(probs, labels, loss):
-    return betti_matching_loss(probs, labels, pad=loss.pad, **_construction(loss))
+def _betti_matching_loss(probs, labels, loss, mesh):
+    return betti_matching_loss(probs, labels, pad=loss.pad, mesh=mesh, batch_axis=BATCH_AXIS,
+                               **_construction(loss))
 
 
-# config name -> fn(probs, labels, loss config) -> the topological term
+# config name -> fn(probs, labels, loss config, mesh) -> the topological term
 TOPOLOGICAL_LOSSES = {
     "none": None,
     "sat": _matching_loss("optimal", True),
@@ -99,8 +105,13 @@ def check_loss_config(loss) -> None:
                          f"ramp_epochs={_schedule(loss)[1]!r}")
 
 
-def objective(logits: jax.Array, labels: jax.Array, loss, *, weight=None) -> tuple[jax.Array, dict]:
+def objective(logits: jax.Array, labels: jax.Array, loss, *, weight=None, mesh=None) -> tuple[jax.Array, dict]:
     """(total loss, measurements) for logits [B, H, W, 1] and labels [B, H, W].
+
+    ``mesh``: the `jax.sharding.Mesh` whose ``"data"`` axis (`BATCH_AXIS`) splits the batch, or
+    None. Only the topological term uses it: the host callback then runs once per device on that
+    device's images instead of on the whole batch gathered onto one device. The pixel terms need
+    nothing, as `jax.jit` already computes them over the global batch.
 
     ``weight``: lambda of the topological term, a (possibly traced) scalar; None uses
     ``loss.weight`` as a constant. With a ``weight``, the term is computed only where weight > 0
@@ -120,11 +131,11 @@ def objective(logits: jax.Array, labels: jax.Array, loss, *, weight=None) -> tup
     topological = TOPOLOGICAL_LOSSES[loss.topological]
     if topological is not None:
         if weight is None:
-            topo = topological(probs, labels, loss)
+            topo = topological(probs, labels, loss, mesh)
             weight = loss.weight
         else:
             def on(probs):
-                return topological(probs, labels, loss)
+                return topological(probs, labels, loss, mesh)
 
             # the branches must agree in dtype; eval_shape traces without calling the host
             off_value = jax.eval_shape(on, probs)
