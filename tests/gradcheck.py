@@ -1,5 +1,6 @@
 """Shared test helpers: gradient checks in float64, and calling a loss with or without jit."""
 
+import contextlib
 import functools
 
 import jax
@@ -8,12 +9,21 @@ import numpy as np
 import pytest
 
 
+@contextlib.contextmanager
 def x64():
-    """Context manager enabling float64 (moved from jax.experimental to jax in newer versions)."""
-    enable = getattr(jax, "enable_x64", None)
-    if enable is None:
-        from jax.experimental import enable_x64 as enable
-    return enable(True)
+    """float64 on, globally, for the block.
+
+    Not jax.enable_x64 (the context manager): its setting is thread-local, and a host loss's
+    pure_callback may run on an XLA thread, where jax then checks the callback's float64 output
+    against float32 and fails at random ("Incorrect output dtype"). Users who enable float64 do
+    it globally, with jax.config.update, as here.
+    """
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
 
 
 def finite_difference_check(loss, x, *, seed=0, directions=3, step=1e-6, rtol=1e-6):
