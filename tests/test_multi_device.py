@@ -6,15 +6,10 @@ measured as JSON; the tests below check it. The subprocess counts host calls by 
 batch function that the topological loss's callback calls.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-import jaxtopo
+from forced_devices import run_on_devices
 
 DEVICES = 4
 BATCH = 4
@@ -27,23 +22,9 @@ import sys
 import jax
 import numpy as np
 
-from jaxtopo.losses import topological
 from jaxtopo.training import ConfigError, named_config, override, train_and_evaluate
 
-DEVICES, BATCH, OUT = {devices}, {batch}, sys.argv[1]
-assert jax.device_count() == DEVICES, jax.devices()
-
-# images each host call received (list appends are atomic; device callbacks may run at once)
-HOST_CALLS = []
-_batch_loss_and_grad = topological.batch_loss_and_grad
-
-
-def counting_batch_loss_and_grad(likelihoods, targets, *args, **kwargs):
-    HOST_CALLS.append(int(np.shape(likelihoods)[0]))
-    return _batch_loss_and_grad(likelihoods, targets, *args, **kwargs)
-
-
-topological.batch_loss_and_grad = counting_batch_loss_and_grad
+BATCH, OUT = {batch}, sys.argv[1]
 
 
 def tiny(*changes):
@@ -85,21 +66,8 @@ print("RESULTS " + json.dumps(results))
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    root = os.path.dirname(os.path.dirname(jaxtopo.__file__))  # the jaxtopo this test imports
-    env = dict(
-        os.environ,
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES}",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
-    )
     out = tmp_path_factory.mktemp("runs")
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(devices=DEVICES, batch=BATCH), str(out)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-    return json.loads(line[len("RESULTS "):]), done.stdout
+    return run_on_devices(SCRIPT.format(batch=BATCH), DEVICES, str(out))
 
 
 def values(records, key):

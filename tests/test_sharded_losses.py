@@ -6,17 +6,14 @@ subprocess counts the host calls by wrapping the batch function the callback cal
 its measurements as JSON; the tests below check them.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxtopo
+
+from forced_devices import run_on_devices
 
 DEVICES = 4
 BATCH = 8
@@ -29,23 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxtopo
-from jaxtopo.losses import topological
 
-DEVICES, BATCH = {devices}, {batch}
-assert jax.device_count() == DEVICES, jax.devices()
-
-# images handed to the host, one entry per callback call (appends are atomic, and the devices'
-# callbacks may run on several threads at once)
-HOST_CALLS = []
-_batch_loss_and_grad = topological.batch_loss_and_grad
-
-
-def counting_batch_loss_and_grad(likelihoods, targets, *args, **kwargs):
-    HOST_CALLS.append(int(np.shape(likelihoods)[0]))
-    return _batch_loss_and_grad(likelihoods, targets, *args, **kwargs)
-
-
-topological.batch_loss_and_grad = counting_batch_loss_and_grad
+BATCH = {batch}
 
 rng = np.random.default_rng(0)
 probs = rng.uniform(size=(BATCH, 20, 20)).astype(np.float32)
@@ -135,20 +117,7 @@ print("RESULTS " + json.dumps(results))
 @pytest.fixture(scope="module")
 def measured():
     """The subprocess's measurements, keyed "loss/reduction/mesh kind" (and a few extras)."""
-    root = os.path.dirname(os.path.dirname(jaxtopo.__file__))  # the jaxtopo this test imports
-    env = dict(
-        os.environ,
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES}",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(devices=DEVICES, batch=BATCH)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-    return json.loads(line[len("RESULTS "):])
+    return run_on_devices(SCRIPT.format(batch=BATCH), DEVICES, timeout=300)[0]
 
 
 CASES = [
