@@ -189,6 +189,33 @@ def _model(config, in_channels: int):
     return model, eval_graph
 
 
+def make_train_step(loss_config, model_graph, opt_graph, mesh: Mesh):
+    """The jitted train step: (model_state, opt_state, images, labels, weight) -> (model_state,
+    opt_state, measurements), states replicated on ``mesh`` and donated, the batch split over its
+    ``"data"`` axis. ``weight`` is the topological term's lambda of this step as a float32 array
+    (a new value does not retrace); a config without a schedule keeps ``loss.weight`` constant.
+    Shared by the trainer and benchmarks/bench_train.py, so the benchmark times this very step."""
+    replicated, _ = _shardings(mesh)
+    scheduled = is_scheduled(loss_config)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1), out_shardings=replicated)
+    def train_step(model_state, opt_state, images, labels, weight):
+        TRACES["train_step"] += 1  # runs only while tracing: counts compilations
+        model = nnx.merge(model_graph, model_state)
+        optimizer = nnx.merge(opt_graph, opt_state)
+
+        def loss_fn(model):
+            # an unscheduled run keeps lambda a constant (its numbers predate schedules)
+            return objective(model(images), labels, loss_config, weight=weight if scheduled else None,
+                             mesh=mesh)
+
+        (_, measurements), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+        optimizer.update(model, grads)
+        return nnx.state(model), nnx.state(optimizer), measurements
+
+    return train_step
+
+
 def _predictor(eval_graph, batch_size: int, mesh: Mesh):
     """probabilities(model_state, images [N, H, W, C]) -> [N, H, W], in batches split over ``mesh``.
 
@@ -343,21 +370,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
     write_run_config(workdir, config)
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1), out_shardings=replicated)
-    def train_step(model_state, opt_state, images, labels, weight):
-        TRACES["train_step"] += 1  # runs only while tracing: counts compilations
-        model = nnx.merge(model_graph, model_state)
-        optimizer = nnx.merge(opt_graph, opt_state)
-
-        def loss_fn(model):
-            # an unscheduled run keeps lambda a constant (its numbers predate schedules)
-            return objective(model(images), labels, config.loss, weight=weight if scheduled else None,
-                             mesh=mesh)
-
-        (_, measurements), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-        optimizer.update(model, grads)
-        return nnx.state(model), nnx.state(optimizer), measurements
-
+    train_step = make_train_step(config.loss, model_graph, opt_graph, mesh)
     probabilities = _predictor(eval_graph, batch_size, mesh)
     scheduled = is_scheduled(config.loss)
 
