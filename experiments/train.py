@@ -7,6 +7,11 @@ run may only increase train.epochs and change train.stop_after_steps, log_every,
 checkpoint_every, eval_every_epochs, devices and data.data_dir (--data-dir); any other difference
 from the folder's config.json is refused.
 
+Several processes (hosts) train one model when started with --coordinator-address,
+--num-processes and --process-id, or by srun (SLURM), mpirun (Open MPI) or on a Cloud TPU pod
+slice, which JAX detects; every process runs this same command, and only process 0 prints and
+writes files besides the checkpoints. See README's "Several hosts".
+
 Exit status: 0 done; 2 the command is wrong (unknown config, bad override, a --workdir that
 holds another run or other files); 1 the dataset is missing or unreadable. Only a bug prints a
 traceback.
@@ -33,6 +38,16 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default=None, help="run folder (default: a new one under ./runs/)")
     parser.add_argument("--data-dir", default=None, help="dataset folder (default: $JAXTOPO_DATA, else ./data)")
     parser.add_argument("--quick", action="store_true", help="shrink the run to about a CPU-minute")
+    distributed = parser.add_argument_group(
+        "several processes (multi-host)",
+        "give all three in every process (process ids 0 .. N-1), or none: srun, mpirun and Cloud TPU "
+        "pods are detected")
+    distributed.add_argument("--coordinator-address", default=None, metavar="HOST:PORT",
+                             help="address of process 0, where the others connect")
+    distributed.add_argument("--num-processes", type=int, default=None, metavar="N",
+                             help="how many processes train together")
+    distributed.add_argument("--process-id", type=int, default=None, metavar="I",
+                             help="this process's number, from 0 to N-1")
     parser.add_argument("overrides", nargs="*", help="field.path=value")
     args = parser.parse_args(argv)
 
@@ -49,8 +64,11 @@ def main(argv=None) -> int:
         config = override(config, args.overrides)
         if args.data_dir:
             config.data.data_dir = args.data_dir
-        workdir = args.workdir or os.path.join(
-            "runs", f"{config.name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        from jaxtopo.training import distributed
+
+        # before anything else touches JAX's devices
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+        workdir = args.workdir or os.path.join("runs", f"{config.name}-{_start_time()}")
         from jaxtopo.training import train_and_evaluate
 
         results = train_and_evaluate(config, workdir)
@@ -59,9 +77,25 @@ def main(argv=None) -> int:
         if status is None:
             raise
         parser.exit(status, f"{parser.prog}: error: {error}\n")
-    print(json.dumps(results, indent=2))
-    print(f"run folder: {workdir}")
+    if distributed.is_main_process():
+        print(json.dumps(results, indent=2))
+        print(f"run folder: {workdir}")
     return 0
+
+
+def _start_time() -> str:
+    """The run's start, YYYYmmdd-HHMMSS, as process 0 read it: every process must name the same
+    default run folder."""
+    import jax
+    import numpy as np
+
+    stamp = np.int64(datetime.datetime.now().strftime("%Y%m%d%H%M%S"))
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        stamp = multihost_utils.broadcast_one_to_all(stamp)
+    digits = str(int(stamp))
+    return f"{digits[:8]}-{digits[8:]}"
 
 
 if __name__ == "__main__":

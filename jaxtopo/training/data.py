@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import json
 import os
+import socket
 
 import numpy as np
 
@@ -52,7 +53,8 @@ def _load_real(name: str, root: str, fold: int) -> dict:
     loader = getattr(importlib.import_module(module), function)
     splits = loader(root, fold=fold) if takes_fold else loader(root)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = path + ".partial.npz"
+    # several processes of one run may build the cache at once: each writes its own file
+    partial = f"{path}.{socket.gethostname()}-{os.getpid()}.partial.npz"
     np.savez(partial, **{f"{s}_{kind}": arr for s, (images, labels) in splits.items()
                         for kind, arr in (("images", images), ("labels", labels))})
     os.replace(partial, path)  # atomic: a killed run never leaves a half-written cache

@@ -15,10 +15,14 @@ metrics are of the test split), ``steps``, ``devices`` and ``processes`` (what t
 from `jaxtopo.metrics.segmentation_metrics`: accuracy, dice, cldice, betti_0_error, betti_1_error,
 betti_matching_error_0/_1 and betti_matching_error.
 
-Devices: the run trains on a `jax.sharding.Mesh` of the first ``train.devices`` local devices
-(None: all of them) with one axis, ``"data"``. Each batch of ``train.batch_size`` images is split
-over it, which must divide evenly (`ConfigError` otherwise); parameters and optimiser state are
-replicated. The jitted step sees the global batch, so the mean loss, its gradient and BatchNorm's
+Devices: the run trains on a `jax.sharding.Mesh` of ``train.devices`` devices (None: all of
+them) with one axis, ``"data"``. Each batch of ``train.batch_size`` images is split over it,
+which must divide evenly (`ConfigError` otherwise); parameters and optimiser state are
+replicated. Several processes (`jaxtopo.training.distributed`) each use as many of their own
+devices and feed their own block of every batch; every process runs the same steps and
+evaluations, all of them save and restore the checkpoints (Orbax, collectively: the run folder
+must be on a file system every host sees), and only process 0 prints and writes config.json,
+metrics.jsonl, results.json and predictions.png. The jitted step sees the global batch, so the mean loss, its gradient and BatchNorm's
 batch statistics are those of the whole batch whatever the device count: runs on different counts
 agree up to the order of float sums. Evaluation and prediction are split the same way.
 """
@@ -39,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jaxtopo.data.common import to_unit_float
@@ -55,6 +60,7 @@ from jaxtopo.training.config import (
     read_run_config,
     write_run_config,
 )
+from jaxtopo.training.distributed import is_main_process
 from jaxtopo.training.figures import save_prediction_figure
 from jaxtopo.training.objective import (
     BATCH_AXIS,
@@ -82,6 +88,16 @@ def make_optimizer(train, total_steps: int) -> optax.GradientTransformation:
         optax.scale_by_adam(),
         optax.scale_by_learning_rate(schedule),
     )
+
+
+class _NoLog:
+    """The log of a process other than process 0, which writes nothing."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _Log:
@@ -123,24 +139,41 @@ def _batch_indices(step: int, steps_per_epoch: int, batch_size: int, num_train: 
 
 
 def _device_mesh(config) -> Mesh:
-    """The run's mesh: the first ``train.devices`` local devices (None: all), on the batch axis."""
-    if jax.process_count() > 1:
-        # each process would place only its own devices' data and train a model of its own
-        raise NotImplementedError(
-            f"training runs in one process; this is process {jax.process_index()} of "
-            f"{jax.process_count()} (jax.distributed is initialised)")
-    available = len(jax.local_devices())
+    """The run's mesh: ``train.devices`` devices (None: every device of every process), on the
+    batch axis. With several processes each uses as many of its own devices."""
+    available, processes = jax.device_count(), jax.process_count()
     count = config.train.get("devices")
     if count is None:
         count = available
     elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= available:
-        raise ConfigError(f"train.devices must be None (all {available} local devices) or a whole "
+        raise ConfigError(f"train.devices must be None (all {available} devices) or a whole "
                           f"number from 1 to {available}, got {count!r}")
+    if count % processes:
+        raise ConfigError(f"train.devices={count} cannot be shared by the run's {processes} processes: "
+                          f"each process trains on as many devices, so use a multiple of {processes}")
     return _mesh_of(count)
 
 
 def _mesh_of(count: int) -> Mesh:
-    return Mesh(np.array(jax.local_devices()[:count]), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
+    """The first count / P devices of each of the P processes, process 0's first. In this order
+    each process's devices hold one contiguous block of the batch (`_process_rows`)."""
+    per_process = count // jax.process_count()
+    devices = [device for process in range(jax.process_count())
+               for device in sorted((d for d in jax.devices() if d.process_index == process),
+                                    key=lambda d: d.id)[:per_process]]
+    return Mesh(np.array(devices), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _process_rows(rows: int) -> slice:
+    """This process's block of a batch of ``rows`` images (all of them in a single process)."""
+    share = rows // jax.process_count()
+    return slice(jax.process_index() * share, (jax.process_index() + 1) * share)
+
+
+def _barrier(name: str) -> None:
+    """Waits until every process reaches ``name`` (nothing to wait for in a single process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
 
 
 def _check_batch_split(batch_size: int, mesh: Mesh, what: str) -> None:
@@ -157,10 +190,17 @@ def _shardings(mesh: Mesh) -> tuple[NamedSharding, NamedSharding]:
 
 
 def _place_batch(batch, batch_sharding: NamedSharding):
-    """Arrays of one process's batch, split over the devices along their first axis. The one place
-    batches reach the devices, so that several processes (each holding part of the global batch,
-    `jax.make_array_from_process_local_data`) change only this."""
-    return jax.device_put(batch, batch_sharding)
+    """This process's block (`_process_rows`) of a batch, split over its devices along the first
+    axis, as the global batch array that every process's step sees. The one place batches reach
+    the devices."""
+    return jax.tree.map(lambda rows: jax.make_array_from_process_local_data(batch_sharding, rows), batch)
+
+
+def _to_host(array) -> np.ndarray:
+    """A batch-split result as one numpy array, the whole of it in every process."""
+    if jax.process_count() == 1:
+        return np.asarray(array)
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
 def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch, batch_size, seed,
@@ -171,7 +211,7 @@ def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch
 
     def produce():
         for step in range(first_step, total_steps):
-            idx = _batch_indices(step, steps_per_epoch, batch_size, len(images), seed)
+            idx = _batch_indices(step, steps_per_epoch, batch_size, len(images), seed)[_process_rows(batch_size)]
             batch = (to_unit_float(images[idx]), labels[idx].astype(np.float32))
             queue.put(_place_batch(batch, batch_sharding))
 
@@ -231,9 +271,10 @@ def _predictor(eval_graph, batch_size: int, mesh: Mesh):
         return jax.nn.sigmoid(nnx.merge(eval_graph, model_state)(images))[..., 0]
 
     def predict_batch(model_state, images):
-        padding = -len(images) % mesh.size
-        images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
-        return np.asarray(predict(model_state, _place_batch(images, split)))[:len(images) - padding]
+        count = len(images)
+        padded = np.concatenate([images, np.zeros((-count % mesh.size, *images.shape[1:]), images.dtype)])
+        # every process holds all images and hands in its block; every one gets all predictions
+        return _to_host(predict(model_state, _place_batch(padded[_process_rows(len(padded))], split)))[:count]
 
     def probabilities(model_state, images):
         # a no-op for a state the trainer already replicated; a restored one is copied once here
@@ -262,15 +303,16 @@ def predict_with_run(config, workdir: str, images) -> np.ndarray:
     """Probabilities [N, H, W] of a run's best-validation model (else its latest) for images
     [N, H, W, C] (float in [0, 1] or uint8), e.g. to plot a finished run's predictions.
 
-    Split over the first ``train.devices`` local devices, or over all of them where that is None
-    or more than this machine has: a run trained on 8 devices can be evaluated on a laptop."""
+    Split over ``train.devices`` devices, or over all of them where that is None or more than
+    there are here: a run trained on 8 devices can be evaluated on a laptop."""
     images = np.asarray(images)
     model, eval_graph = _model(config, images.shape[-1])
     _, like = nnx.split(model)
     state = _trained_model_state(workdir, like)
-    available = len(jax.local_devices())
+    available = jax.device_count()
     wanted = config.train.get("devices") or available
-    mesh = _mesh_of(wanted if isinstance(wanted, int) and 1 <= wanted <= available else available)
+    usable = isinstance(wanted, int) and 1 <= wanted <= available and wanted % jax.process_count() == 0
+    mesh = _mesh_of(wanted if usable else available)
     return _predictor(eval_graph, config.train.batch_size, mesh)(state, images)
 
 
@@ -367,8 +409,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # one copy per device, placed once; the step keeps it so (out_shardings), and a checkpoint is
     # restored with the sharding of what it replaces, so a run resumes on any device count
     model_state, opt_state = jax.device_put((model_state, opt_state), replicated)
-    os.makedirs(workdir, exist_ok=True)
-    write_run_config(workdir, config)
+    # every process has checked the folder before process 0 writes into it
+    _barrier("jaxtopo-run-folder-checked")
+    main = is_main_process()
+    if main:
+        os.makedirs(workdir, exist_ok=True)
+        write_run_config(workdir, config)
+    _barrier("jaxtopo-run-folder-ready")
+    say = print if main else (lambda *args, **kwargs: None)
 
     train_step = make_train_step(config.loss, model_graph, opt_graph, mesh)
     probabilities = _predictor(eval_graph, batch_size, mesh)
@@ -381,10 +429,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if restored_step is not None:
         model_state, opt_state = restored["model"], restored["opt"]
         step, best_val_dice = restored_step, float(restored["best_val_dice"])
-        print(f"resuming {workdir} from step {step} of {total_steps}")
+        say(f"resuming {workdir} from step {step} of {total_steps}")
 
-    log = _Log(os.path.join(workdir, "metrics.jsonl"), resumed_at=step)
-    print(f"training {total_steps} steps ({config.train.epochs} epochs x {steps_per_epoch}), "
+    log = _Log(os.path.join(workdir, "metrics.jsonl"), resumed_at=step) if main else _NoLog()
+    say(f"training {total_steps} steps ({config.train.epochs} epochs x {steps_per_epoch}), "
           f"batch {batch_size}, loss {config.loss.pixel} + {config.loss.weight} x {config.loss.topological}"
           + (f" (from epoch {config.loss.get('start_epoch', 0)}, ramped over {config.loss.get('ramp_epochs', 0)})"
              if scheduled else "")
@@ -421,7 +469,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           "steps_per_s": window_steps / elapsed, "device_s_per_step": (elapsed - host) / window_steps,
                           "host_topology_s_per_step": host / window_steps}
                 log.write(record)
-                print(f"{_bar(step, total_steps)} step {step:>6}/{total_steps} loss {measurements['loss']:.4f} "
+                say(f"{_bar(step, total_steps)} step {step:>6}/{total_steps} loss {measurements['loss']:.4f} "
                       f"{record['steps_per_s']:.2f} steps/s (device {record['device_s_per_step'] * 1e3:.0f} ms, "
                       f"host topology {record['host_topology_s_per_step'] * 1e3:.0f} ms per step)", flush=True)
                 window_start, window_steps = time.perf_counter(), 0
@@ -449,10 +497,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
                    "devices": mesh.size, "processes": jax.process_count(),
                    "best_val_dice": best_val_dice if best_val_dice >= 0 else None,
                    **segmentation_metrics(test_probs, test_labels)}
-        with open(os.path.join(workdir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-        save_prediction_figure(os.path.join(workdir, "predictions.png"), to_unit_float(test_images[:4]),
-                               test_labels[:4], test_probs[:4])
+        if main:
+            with open(os.path.join(workdir, "results.json"), "w") as f:
+                json.dump(results, f, indent=2)
+            save_prediction_figure(os.path.join(workdir, "predictions.png"), to_unit_float(test_images[:4]),
+                                   test_labels[:4], test_probs[:4])
         return results
     finally:
         log.close()
