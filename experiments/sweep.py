@@ -11,6 +11,12 @@ A grid field applies only to the configs that use it: loss.weight skips configs 
 weighted loss term (BCE alone, soft Dice alone), which run once per seed as the baseline row;
 --folds skips datasets without folds (the generated ones, Roads, CREMI).
 
+--select-on-validation chooses each config's grid point on the validation split instead of
+training all of them with every seed: the first seed trains the whole grid, each config keeps the
+point with the lowest validation beta_0 error among those within 0.01 of its best validation Dice,
+and the other seeds train that point only (jaxtopo/training/selection.py). results.md then has
+one row per config and the validation table behind each choice (also in selection.md).
+
 Writes to --out: results.md (the command, the machine, the summed wall time, then mean ± std over
 seeds and folds per config and grid point: Dice, clDice, beta_0 error, beta_1 error,
 Betti-matching error, accuracy, n), results.csv (one row per run, full precision), timings.json,
@@ -61,6 +67,9 @@ def main(argv=None) -> int:
                         help="sweep folder (default: runs/sweep-<configs>[-quick][-<hash of the overrides>])")
     parser.add_argument("--quick", action="store_true", help="shrink every run as train.py --quick does")
     parser.add_argument("--data-dir", default=None, help="dataset folder (default: $JAXTOPO_DATA, else ./data)")
+    parser.add_argument("--select-on-validation", action="store_true",
+                        help="choose each config's grid point on the validation split with the first seed, "
+                             "then train the other seeds at that point only")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and which are finished, train nothing")
     parser.add_argument("overrides", nargs="*", metavar="field.path=value", help="applied to every run")
     args = parser.parse_args(argv)
@@ -76,10 +85,19 @@ def main(argv=None) -> int:
     try:
         runs = sweep.expand(args.configs, seeds=seeds, folds=folds, grid=[sweep.parse_grid(g) for g in args.grid],
                             overrides=args.overrides, quick=args.quick, data_dir=args.data_dir)
-        outcome = sweep.run_sweep(runs, out, dry_run=args.dry_run)
-        if args.dry_run:
-            return 0
-        paths = sweep.write_reports(out, runs, command=sweep.command_line("experiments/sweep.py", argv))
+        command = sweep.command_line("experiments/sweep.py", argv)
+        if args.select_on_validation and not args.dry_run:
+            from jaxtopo.training.selection import run_selected_sweep
+
+            _, outcomes, paths = run_selected_sweep(runs, out, command=command)
+            failed = {name: message for outcome in outcomes for name, message in outcome.failed.items()}
+            wall_s = sum(outcome.wall_s for outcome in outcomes)
+        else:
+            outcome = sweep.run_sweep(runs, out, dry_run=args.dry_run)
+            if args.dry_run:
+                return 0
+            paths = sweep.write_reports(out, runs, command=command)
+            failed, wall_s = outcome.failed, outcome.wall_s
     except Exception as error:
         status = user_error_status(error)
         if status is None:
@@ -88,10 +106,10 @@ def main(argv=None) -> int:
     with open(paths[0]) as f:
         print(f.read())
     print(f"sweep folder: {out} ({', '.join(os.path.basename(p) for p in paths)}); "
-          f"this command took {outcome.wall_s:.1f} s")
-    if outcome.failed:
-        parser.exit(1, f"{parser.prog}: error: runs that diverged are left out ({len(outcome.failed)}): "
-                       f"{', '.join(outcome.failed)}; lower their loss weight or learning rate\n")
+          f"this command took {wall_s:.1f} s")
+    if failed:
+        parser.exit(1, f"{parser.prog}: error: runs that diverged are left out ({len(failed)}): "
+                       f"{', '.join(failed)}; lower their loss weight or learning rate\n")
     return 0
 
 
