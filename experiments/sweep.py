@@ -7,7 +7,7 @@ the same command skips the finished runs (a folder with results.json), resumes t
 ones, and only rewrites the reports when all have finished; more seeds or grid values with the
 same --out train just the new runs. --dry-run lists the runs and which are finished.
 
-A grid field applies only to the configs that use it: loss.weight skips configs without a
+A grid field applies only to the configs that use it (and to those its CONFIGS: prefix names): loss.weight skips configs without a
 weighted loss term (BCE alone, soft Dice alone), which run once per seed as the baseline row;
 --folds skips datasets without folds (the generated ones, Roads, CREMI).
 
@@ -61,8 +61,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], metavar="SEED", help="default: 0 1 2")
     parser.add_argument("--folds", nargs="+", default=None, metavar="FOLD",
                         help="data.fold values, for datasets with folds (default: each config's own)")
-    parser.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
-                        help="a field and its values; repeat for the product of several fields")
+    parser.add_argument("--grid", action="append", default=[], metavar="[CONFIGS:]FIELD=V1,V2,...",
+                        help="a field and its values; repeat for the product of several fields. "
+                             "CONFIGS (names or losses, comma-separated: sat,wt:loss.weight=...) limits "
+                             "it to those configs, so one field can have other values elsewhere")
     parser.add_argument("--out", default=None,
                         help="sweep folder (default: runs/sweep-<configs>[-quick][-<hash of the overrides>])")
     parser.add_argument("--quick", action="store_true", help="shrink every run as train.py --quick does")

@@ -128,3 +128,27 @@ def test_a_diverged_grid_point_cannot_be_chosen(tmp_path, stand_ins, capsys):
     # 1e-3 diverged, so 1e-4 (best Dice; 1e-2 is 0.2 below it) is chosen for the other seeds
     later = [run for run in fake.trained if run.startswith("synthetic_sat") and not run.endswith("seed0")]
     assert later == ["synthetic_sat-loss.weight=0.0001-seed1", "synthetic_sat-loss.weight=0.0001-seed2"]
+
+
+def test_a_grid_can_be_limited_to_some_configs_and_one_field_swept_differently_elsewhere():
+    from jaxtopo.training.config import ConfigError
+    from jaxtopo.training.sweep import expand, parse_grid
+
+    assert parse_grid("sat, wt:loss.weight=1e-4,1e-3") == ("loss.weight", ["1e-4", "1e-3"], ("sat", "wt"))
+    assert parse_grid("loss.weight=1e-4") == ("loss.weight", ["1e-4"])
+    grid = [parse_grid("sat,wt:loss.weight=1e-4,1e-3"), parse_grid("synthetic_tc:loss.weight=0.1,1")]
+    runs = expand(["synthetic_bce", "synthetic_sat", "synthetic_wt", "synthetic_tc", "synthetic_cldice"],
+                  grid=grid)
+    assert [run.name for run in runs] == [
+        "synthetic_bce-seed0",
+        "synthetic_sat-loss.weight=0.0001-seed0", "synthetic_sat-loss.weight=0.001-seed0",
+        "synthetic_wt-loss.weight=0.0001-seed0", "synthetic_wt-loss.weight=0.001-seed0",
+        "synthetic_tc-loss.weight=0.1-seed0", "synthetic_tc-loss.weight=1.0-seed0",
+        "synthetic_cldice-seed0"]  # clDice's alpha (loss.weight) is named by no grid: it keeps 0.5
+    assert runs[-1].config.loss.weight == 0.5 and runs[-1].grid == ()
+    with pytest.raises(ConfigError, match="a grid field is given twice for synthetic_sat"):
+        expand(["synthetic_sat"], grid=[parse_grid("loss.weight=1"), parse_grid("sat:loss.weight=2")])
+    with pytest.raises(ConfigError, match="the grid of loss.weight for sta selects none of the configs"):
+        expand(["synthetic_sat"], grid=[parse_grid("sta:loss.weight=1")])
+    with pytest.raises(ConfigError, match=r"\[config,...:\]field.path=value"):
+        parse_grid(",:loss.weight=1")

@@ -140,13 +140,20 @@ class Run:
     grid: tuple = ()  # ((field path, value), ...) applied to this run; unused fields left out
 
 
-def parse_grid(spec: str) -> tuple[str, list[str]]:
+def parse_grid(spec: str) -> tuple:
     """``"loss.weight=1e-4,1e-3"`` -> ``("loss.weight", ["1e-4", "1e-3"])``. Values are split at
-    the commas outside brackets and quotes, so ``model.widths=(8, 16),(16, 32)`` has two."""
-    path, sep, text = spec.partition("=")
+    the commas outside brackets and quotes, so ``model.widths=(8, 16),(16, 32)`` has two.
+
+    A grid for some configs only starts with them: ``"sat,wt:loss.weight=1e-4,1e-3"`` ->
+    ``("loss.weight", ["1e-4", "1e-3"], ("sat", "wt"))``; a name selects the config of that
+    name and every ``<dataset>_<name>`` (`grid_applies`). One field may then have other values
+    for other configs (TCLoss's weights are not SATLoss's)."""
+    head, sep, text = spec.partition("=")
+    only, colon, path = head.rpartition(":")
     path = path.strip()
-    if not sep or not path or not text.strip():
-        raise ConfigError(f"grid {spec!r} is not of the form field.path=value,value,...")
+    selected = tuple(name.strip() for name in only.split(",")) if colon else ()
+    if not sep or not path or not text.strip() or (colon and not all(selected)):
+        raise ConfigError(f"grid {spec!r} is not of the form [config,...:]field.path=value,value,...")
     values, depth, quote, start = [], 0, None, 0
     for i, char in enumerate(text + ","):
         if quote:
@@ -164,7 +171,14 @@ def parse_grid(spec: str) -> tuple[str, list[str]]:
         raise ConfigError(f"grid {spec!r}: empty or unbalanced value in {text!r}")
     if len(set(values)) != len(values):
         raise ConfigError(f"grid {spec!r} lists a value twice")
-    return path, values
+    return (path, values, selected) if selected else (path, values)
+
+
+def grid_applies(entry: tuple, config_name: str) -> bool:
+    """Whether a `parse_grid` entry is meant for the config named ``config_name`` (its config
+    list, if it has one, names it or its loss: ``sat`` selects ``synthetic_sat``)."""
+    selected = entry[2] if len(entry) > 2 else ()
+    return not selected or any(config_name == name or config_name.endswith("_" + name) for name in selected)
 
 
 def field_is_used(config: Config, path: str) -> bool:
@@ -221,7 +235,7 @@ def expand(configs, *, seeds=(0,), folds=None, grid=(), overrides=(), quick=Fals
     own ``data.fold``. Raises `ConfigError` for a mistake (unknown config or field, a field both
     swept and overridden, two runs with one folder name)."""
     grid = list(grid)
-    swept = [path for path, _ in grid]
+    swept = list(dict.fromkeys(entry[0] for entry in grid))
     fixed = {a.partition("=")[0].strip() for a in overrides}
     for path in ("seed", *(["data.fold"] if folds else []), *swept):
         if path in fixed:
@@ -229,12 +243,10 @@ def expand(configs, *, seeds=(0,), folds=None, grid=(), overrides=(), quick=Fals
     for path, flag in (("seed", "--seeds"), ("data.fold", "--folds")):
         if path in swept:
             raise ConfigError(f"sweep {path} with {flag}, not with a grid")
-    if len(set(swept)) != len(swept):
-        raise ConfigError(f"a grid field is given twice: {swept}")
     for values, flag in ((seeds, "--seeds"), (folds or (), "--folds")):
         if len(set(values)) != len(values):
             raise ConfigError(f"{flag} lists a value twice: {list(values)}")
-    runs = []
+    runs, matched = [], set()
     for name in configs:
         base = load_config(name)
         if quick:
@@ -242,8 +254,13 @@ def expand(configs, *, seeds=(0,), folds=None, grid=(), overrides=(), quick=Fals
         base = override(base, overrides)
         if data_dir:
             base.data.data_dir = data_dir
-        applies = [path for path, _ in grid if field_is_used(base, path)]
-        points = itertools.product(*[[(path, v) for v in values] for path, values in grid if path in applies])
+        name_of = base.get("name", os.path.splitext(os.path.basename(name))[0])
+        matched.update(i for i, entry in enumerate(grid) if grid_applies(entry, name_of))
+        entries = [entry for entry in grid if grid_applies(entry, name_of) and field_is_used(base, entry[0])]
+        applies = [entry[0] for entry in entries]
+        if len(set(applies)) != len(applies):
+            raise ConfigError(f"a grid field is given twice for {name_of}: {applies}")
+        points = itertools.product(*[[(entry[0], v) for v in entry[1]] for entry in entries])
         for point in points:
             swept_config = override(base, [f"{path}={v}" for path, v in point])
             for seed in seeds:
@@ -256,6 +273,10 @@ def expand(configs, *, seeds=(0,), folds=None, grid=(), overrides=(), quick=Fals
                         config_name=run_config.get("name", name), seed=run_config.seed,
                         fold=run_config.data.fold if has_folds else None,
                         grid=tuple((path, _get(run_config, path)) for path in applies)))
+    for i, entry in enumerate(grid):
+        if i not in matched:
+            raise ConfigError(f"the grid of {entry[0]} for {','.join(entry[2])} selects none of the configs "
+                              f"({', '.join(configs)})")
     seen = {}
     for run in runs:
         if run.name in seen:
