@@ -209,3 +209,16 @@ def test_a_diverged_run_exits_1_with_the_message_and_keeps_its_folder(tmp_path, 
         "train.log_every=1", "train.learning_rate=1e999"], capsys)
     assert status == 1 and err.startswith("train.py: error: non-finite loss at step 2")
     assert "Traceback" not in err and (run / "metrics.jsonl").exists()
+
+
+def test_parameters_spoilt_between_logged_steps_stop_the_run_before_validation_or_a_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    # nothing is logged before the end of epoch 1 (step 2), where validation and a checkpoint are
+    # due: without a check of the parameters, validation's metrics would fail on NaN predictions
+    status, _, err = exit_status(train.main, [
+        "--config", "synthetic_bce", "--workdir", str(run), "model.widths=(4, 8)", "data.size=(24, 24)",
+        "data.num_train=8", "data.num_val=2", "data.num_test=2", "train.batch_size=4", "train.epochs=2",
+        "train.log_every=100", "train.checkpoint_every=2", "train.learning_rate=1e999"], capsys)
+    assert status == 1 and err.startswith("train.py: error: the model's parameters became non-finite by step 2")
+    assert "Traceback" not in err
+    assert not (run / "checkpoints" / "latest").exists() or not os.listdir(run / "checkpoints" / "latest")

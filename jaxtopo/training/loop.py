@@ -256,6 +256,14 @@ def make_train_step(loss_config, model_graph, opt_graph, mesh: Mesh):
     return train_step
 
 
+@jax.jit
+def _is_finite(tree) -> jax.Array:
+    """Whether every floating-point number in ``tree`` (a model or optimiser state) is finite."""
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
+              if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
 def _predictor(eval_graph, batch_size: int, mesh: Mesh):
     """probabilities(model_state, images [N, H, W, C]) -> [N, H, W], in batches split over ``mesh``.
 
@@ -473,7 +481,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
                       f"{record['steps_per_s']:.2f} steps/s (device {record['device_s_per_step'] * 1e3:.0f} ms, "
                       f"host topology {record['host_topology_s_per_step'] * 1e3:.0f} ms per step)", flush=True)
                 window_start, window_steps = time.perf_counter(), 0
-            if step % steps_per_epoch == 0 and (step // steps_per_epoch) % config.train.eval_every_epochs == 0:
+            validating = step % steps_per_epoch == 0 and (step // steps_per_epoch) % config.train.eval_every_epochs == 0
+            saving = step % config.train.checkpoint_every == 0 or step == total_steps
+            # a NaN gradient can spoil the parameters while the loss that step logged was finite: a
+            # run must stop here, not in validation's metrics or with the NaN saved as its checkpoint
+            if (validating or saving) and not bool(_is_finite((model_state, opt_state))):
+                raise TrainingDivergedError(
+                    f"the model's parameters became non-finite by step {step}; the last checkpoint "
+                    f"({workdir}/checkpoints/latest) holds finite ones. Lower the learning rate or the loss "
+                    f"weight, and check that images are finite and labels lie in [0, 1].")
+            if validating:
                 val_images, val_labels = splits["val"]
                 # only Dice picks the best model: the other metrics (the Betti-matching error is the
                 # slow one) are computed once, on the test split
@@ -482,7 +499,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                 if val_dice > best_val_dice:
                     best_val_dice = val_dice
                     checkpoints.save_best(step, model_state)
-            if step % config.train.checkpoint_every == 0 or step == total_steps:
+            if saving:
                 checkpoints.save_latest(step, {"model": model_state, "opt": opt_state,
                                                "best_val_dice": np.float64(best_val_dice)})
             if step == config.train.get("stop_after_steps"):
