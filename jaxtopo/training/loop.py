@@ -299,9 +299,15 @@ def _initial_model_state(config, workdir: str, model_state):
 
 
 def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
-    """Metrics of a run's best-validation model (else its latest) on one split."""
+    """Metrics of a run's best-validation model (else its latest) on one split: per patch, and
+    where an image has several patches, of the stitched full images too (``*_full`` keys,
+    `jaxtopo.evaluation.full_image_results`), as results.json holds them."""
+    from jaxtopo.evaluation.full_image import full_image_results
+
     images, labels = data_lib.load_splits(config)[split]
-    return segmentation_metrics(predict_with_run(config, workdir, images), labels)
+    probs = predict_with_run(config, workdir, images)
+    return {**segmentation_metrics(probs, labels),
+            **full_image_results(probs, labels, data_lib.patch_layout(config))}
 
 
 def _check_config(config) -> Mesh:
@@ -444,11 +450,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
         final_state = best if best is not None else model_state
         test_images, test_labels = splits["test"]
         test_probs = probabilities(final_state, test_images)
-        # best_val_dice keeps its starting -1.0 until a validation ran (eval_every_epochs > epochs)
+        from jaxtopo.evaluation.full_image import full_image_results
+
+        # best_val_dice keeps its starting -1.0 until a validation ran (eval_every_epochs > epochs);
+        # the patch metrics, then (images of several patches) those of the stitched full images
         results = {"config": config.get("name", ""), "split": "test", "steps": total_steps,
                    "devices": mesh.size, "processes": jax.process_count(),
                    "best_val_dice": best_val_dice if best_val_dice >= 0 else None,
-                   **segmentation_metrics(test_probs, test_labels)}
+                   **segmentation_metrics(test_probs, test_labels),
+                   **full_image_results(test_probs, test_labels, data_lib.patch_layout(config))}
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
         save_prediction_figure(os.path.join(workdir, "predictions.png"), to_unit_float(test_images[:4]),
