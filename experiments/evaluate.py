@@ -2,9 +2,11 @@
 
 Restores each run's best-validation model (else its latest), predicts the split again and prints
 a markdown table, one row per run: accuracy, Dice, clDice, beta_0 error, beta_1 error and the
-Betti-matching error (dimension 0, dimension 1, total), the metric keys of results.json.
---data-dir reads the runs' dataset from another folder; --csv FILE also writes the rows, at full
-precision, as CSV.
+Betti-matching error (dimension 0, dimension 1, total), the metric keys of results.json. For
+datasets whose images are cut into several patches these are per patch (P), and full_images and
+the same metrics with _full appended (dice_full, ...) follow: those of the split's patches
+stitched back into full images (F; empty cells for runs without them). --data-dir reads the runs'
+dataset from another folder; --csv FILE also writes the rows, at full precision, as CSV.
 
 Exit status: 0 done; 2 a path is not a run folder or has no checkpoint; 1 the dataset is missing
 or unreadable. Only a bug prints a traceback.

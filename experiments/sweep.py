@@ -19,8 +19,10 @@ one row per config and the validation table behind each choice (also in selectio
 
 Writes to --out: results.md (the command, the machine, the summed wall time, then mean ± std over
 seeds and folds per config and grid point: Dice, clDice, beta_0 error, beta_1 error,
-Betti-matching error, accuracy, n), results.csv (one row per run, full precision), timings.json,
-and lambda_ablation.png when loss.weight takes two values or more.
+Betti-matching error, accuracy, n; for datasets of several patches per image, the SATLoss paper's
+Table 2 layout: accuracy, those per patch (P), then per stitched full image (F)), results.csv (one
+row per run, full precision), timings.json, and lambda_ablation.png when loss.weight takes two
+values or more.
 
 Exit status: 0 done; 2 the command is wrong (unknown config, bad override or grid, an --out whose
 run folders hold other configs); 1 the dataset is missing or unreadable, or a run diverged (the

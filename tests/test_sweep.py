@@ -174,8 +174,9 @@ def test_mean_and_sample_std_of_hand_made_results(tmp_path):
     assert sat_cells[:2] == ["synthetic_sat", "0.001"] and sat_cells[5] == "1.0000 ± 0.0000 (2 finite)"
 
 
-def assert_valid_markdown_table(lines):
-    """A header, a separator of dashes (a colon for right alignment), rows of as many cells."""
+def assert_valid_markdown_table(lines, with_header=False):
+    """A header, a separator of dashes (a colon for right alignment), rows of as many cells; the
+    rows, or with ``with_header`` all the lines."""
     header, separator, *rows = lines
     width = len(header.strip().strip("|").split("|"))
     cells = [c.strip() for c in separator.strip().strip("|").split("|")]
@@ -183,7 +184,7 @@ def assert_valid_markdown_table(lines):
     for row in rows:
         assert row.startswith("| ") and row.endswith(" |")
         assert len(re.split(r"(?<!\\)\|", row.strip()[1:-1])) == width, row
-    return rows
+    return lines if with_header else rows
 
 
 def test_results_md_is_valid_markdown_with_its_provenance(tmp_path):
@@ -213,6 +214,36 @@ def test_results_md_is_valid_markdown_with_its_provenance(tmp_path):
     assert (first["loss.weight"], first["fold"], first["wall_s"], untimed["wall_s"]) == ("", "", "2.5", "")
     assert written[1]["dice"] == "0.30000000000000004"  # 0.1 * 3 at full precision
     assert sweep_lib.read_csv(tmp_path / "results.csv")[1]["dice"] == 0.1 * 3
+
+
+def test_full_image_metrics_give_the_table_2_layout_and_csv_columns(tmp_path):
+    runs = expand(["drive_bce", "synthetic_bce"], seeds=[0, 1])
+    for run in runs:  # DRIVE runs have full-image (F) metrics, the generated dataset's do not
+        full = {"full_images": 6, **{f"{key}_full": 2.0 + run.seed for key in METRICS}} if run.fold else {}
+        finish(tmp_path, run, fake_results(0.5, **full))
+    sweep_lib.write_reports(str(tmp_path), runs, command="python experiments/sweep.py")
+    text = (tmp_path / "results.md").read_text()
+    assert "(F): per full image, the test patches' predictions and labels stitched back" in text
+    header, _, drive, synthetic = assert_valid_markdown_table(
+        [line for line in text.splitlines() if line.startswith("|")], with_header=True)
+    names = [c.strip() for c in header.strip("|").split("|")]
+    assert names == ["config", "accuracy ↑", "Dice (P) ↑", "clDice (P) ↑", "β0 error (P) ↓", "β1 error (P) ↓",
+                     "Betti-matching error (P) ↓", "Dice (F) ↑", "clDice (F) ↑", "β0 error (F) ↓", "β1 error (F) ↓",
+                     "Betti-matching error (F) ↓", "n"]
+    drive_cells = [c.strip() for c in drive.strip("|").split("|")]
+    synthetic_cells = [c.strip() for c in synthetic.strip("|").split("|")]
+    assert drive_cells[2] == "0.5000 ± 0.0000" and drive_cells[7:12] == ["2.5000 ± 0.7071"] * 5
+    assert synthetic_cells[7:12] == ["n/a"] * 5
+    written = sweep_lib.read_csv(tmp_path / "results.csv")
+    assert list(written[0]) == ["run", "config", "seed", "fold", "steps", "best_val_dice", *METRICS, "full_images",
+                                *(f"{key}_full" for key in METRICS), "wall_s"]
+    assert (written[1]["full_images"], written[1]["betti_matching_error_1_full"]) == (6, 3.0)
+    assert written[2]["dice_full"] is None  # a generated dataset: F = P, left out
+
+    only_patches = [run for run in runs if not run.fold]  # no run with F: Table 1, no F columns
+    sweep_lib.write_reports(str(tmp_path), only_patches, command="python experiments/sweep.py")
+    assert "(F)" not in (tmp_path / "results.md").read_text()
+    assert "dice_full" not in (tmp_path / "results.csv").read_text()
 
 
 def test_lambda_figure_draws_mean_and_std_per_loss_on_a_log_axis():

@@ -221,17 +221,33 @@ def test_missing_dataset_fails_with_a_clear_message(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # a start that failed for want of data leaves no folder
 
 
-def test_drive_sat_quick_runs_end_to_end_on_a_fabricated_drive(tmp_path, monkeypatch):
+def test_drive_sat_quick_runs_end_to_end_on_a_fabricated_drive(tmp_path, monkeypatch, capsys):
     from test_data_drive import fabricate_drive
 
     monkeypatch.setenv("JAXTOPO_CACHE", str(tmp_path / "cache"))
     root = fabricate_drive(str(tmp_path / "data"))
     sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import evaluate
     import train
 
-    args = ["--config", "drive_sat", "--quick", "--data-dir", root, "--workdir", str(tmp_path / "run"),
-            "train.epochs=1", "data.max_patches=8"]
+    run = str(tmp_path / "run")
+    args = ["--config", "drive_sat", "--quick", "--data-dir", root, "--workdir", run,
+            "train.epochs=1", "data.max_patches=10"]
     assert train.main(args) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["config"] == "drive_sat" and np.isfinite(results["dice"])
     assert len(os.listdir(tmp_path / "cache")) == 2  # patches cached once (.npz + its description)
+    # a DRIVE image is 2 x 2 patches: the 10 test patches are also scored as the 2 complete images
+    # they make (F), the third image, cut by max_patches, only per patch (P)
+    full = [f"{key}_full" for key in RESULT_METRICS]
+    assert results["full_images"] == 2 and all(np.isfinite(results[key]) for key in full)
+
+    # evaluate.py shows the F columns after the P ones, with the values results.json has
+    capsys.readouterr()
+    assert evaluate.main([run, "--csv", str(tmp_path / "table.csv")]) == 0
+    header, _, row = capsys.readouterr().out.strip().splitlines()
+    values = dict(zip(*([c.strip() for c in line.strip("|").split("|")] for line in (header, row))))
+    assert list(values)[3:] == [*RESULT_METRICS, "full_images", *full]
+    assert values["full_images"] == "2"
+    assert all(values[key] == f"{results[key]:.4f}" for key in (*RESULT_METRICS, *full))
+    assert "dice_full" in (tmp_path / "table.csv").read_text().splitlines()[0]

@@ -29,7 +29,8 @@ FOLDER_NAMES = (("image", "gt"), ("img", "lab"))
 
 COUNT = 260
 WIDTH, HEIGHT, PATCH = 900, 600, 300
-PATCHES_PER_IMAGE = (WIDTH // PATCH) * (HEIGHT // PATCH)
+GRID = (HEIGHT // PATCH, WIDTH // PATCH)  # patch rows x columns of one image: 2 x 3
+PATCHES_PER_IMAGE = GRID[0] * GRID[1]
 # 1-based positions in the sorted list (SATLoss protocol, docs/datasets.md section 6); each fold partitions 1..260
 FOLDS = {
     1: dict(train=[range(1, 201)], val=[range(201, 221)], test=[range(221, 261)]),

@@ -35,6 +35,7 @@ LAYOUT = """sample_A_20160501.hdf, sample_B_20160501.hdf, sample_C_20160501.hdf 
 SAMPLES = ("A", "B", "C")
 RAW_KEY, IDS_KEY = "volumes/raw", "volumes/labels/neuron_ids"
 PATCH = 250
+GRID = (5, 5)  # patch rows x columns of a released 1250 x 1250 slice; `slice_grid` reads the files'
 DEPTH = 125
 TRAIN_SLICES = [*range(1, 15), *range(16, 75), *range(76, 82)]  # 1-based; 15 and 75 left out
 SPLITS = {
@@ -75,6 +76,26 @@ def _folder(root: str) -> str:
                 raise missing(DATASET, root, LAYOUT, SOURCE, "missing file(s) " + ", ".join(absent))
             return candidate
     raise missing(DATASET, root, LAYOUT, SOURCE, "no sample_{A,B,C}_20160501.hdf files")
+
+
+def slice_grid(root: str) -> tuple[int, int] | None:
+    """Patch rows x columns of one slice of the files in ``root`` ((5, 5) for the release), read
+    from the HDF5 headers; None when the samples' slices differ in size (no single layout)."""
+    import h5py
+
+    folder = _folder(root)
+    shapes = set()
+    for sample in SAMPLES:
+        path = os.path.join(folder, file_name(sample))
+        try:
+            with h5py.File(path, "r") as handle:
+                shapes.add(tuple(handle[RAW_KEY].shape[1:]))
+        except (OSError, KeyError) as error:
+            raise CorruptFileError(f"cannot read {RAW_KEY} of HDF5 file {path}: {error}") from error
+    if len(shapes) != 1:
+        return None
+    height, width = shapes.pop()
+    return height // PATCH, width // PATCH
 
 
 def _read_sample(root: str, path: str, slices: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,8 @@ FOLDS = {
 }
 IMAGE_HEIGHT, IMAGE_WIDTH = 584, 565
 CROP, PATCH = 550, 275
-PATCHES_PER_IMAGE = (CROP // PATCH) ** 2
+GRID = (CROP // PATCH, CROP // PATCH)  # patch rows x columns of one image: 2 x 2
+PATCHES_PER_IMAGE = GRID[0] * GRID[1]
 
 
 def _training_folder(root: str) -> str:

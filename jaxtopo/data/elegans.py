@@ -37,6 +37,7 @@ BBBC010_v1_foreground/<Well>_binary.png             RGBA, R = G = B in {0, 255}"
 LABEL_FOLDER = "BBBC010_v1_foreground"
 WELLS = [f"{row}{col:02d}" for row in "ABCDE" for col in range(1, 25)][:100]  # A01 .. E04
 CROP, SIZE, PATCH = 340, 96, 48
+GRID = (SIZE // PATCH, SIZE // PATCH)  # patch rows x columns of one well: 2 x 2
 CHANNELS = ("w1", "w2")
 
 

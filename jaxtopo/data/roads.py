@@ -30,6 +30,7 @@ or the Kaggle mirror: tiff/{train,val,test}/<id>.tiff and tiff/{train,val,test}_
 
 SPLITS = ("train", "val", "test")
 SIZE, PATCH = 1500, 300
+GRID = (SIZE // PATCH, SIZE // PATCH)  # patch rows x columns of one image: 5 x 5
 LABEL_THRESHOLD = 127  # convert('L') > 127
 
 
@@ -119,6 +120,7 @@ def load_roads(root: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 # used nor their folds, so this is jaxtopo's rule, not the papers' list: see `roads_small_folds`.
 SMALL_COUNT, SMALL_SIZE, SMALL_PADDED, SMALL_PATCH = 134, 375, 384, 48
 SMALL_VAL = 10
+SMALL_GRID = (SMALL_PADDED // SMALL_PATCH, SMALL_PADDED // SMALL_PATCH)  # 8 x 8 patches of one padded image
 
 
 def roads_small_folds(count: int = SMALL_COUNT) -> dict[int, dict[str, list[int]]]:

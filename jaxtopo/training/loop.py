@@ -13,7 +13,10 @@ starts a run from another run's trained model (fine-tuning). results.json holds 
 metrics are of the test split), ``steps``, ``devices`` and ``processes`` (what the run trained on),
 ``best_val_dice`` (null when no validation ran) and the test metrics of the best-validation model
 from `jaxtopo.metrics.segmentation_metrics`: accuracy, dice, cldice, betti_0_error, betti_1_error,
-betti_matching_error_0/_1 and betti_matching_error.
+betti_matching_error_0/_1 and betti_matching_error, all of them per patch ("P"). Where the
+dataset cuts each image into several patches, the same metrics of the whole images, stitched
+from the test patches ("F", `jaxtopo.evaluation.full_image_results`), follow with ``_full``
+appended to each name, and ``full_images`` counts the images.
 
 Devices: the run trains on a `jax.sharding.Mesh` of ``train.devices`` devices (None: all of
 them) with one axis, ``"data"``. Each batch of ``train.batch_size`` images is split over it,
@@ -47,6 +50,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from jaxtopo.data.common import to_unit_float
+from jaxtopo.evaluation.full_image import full_image_results
 from jaxtopo.host.image_loss import HOST_CLOCK
 from jaxtopo.metrics import dice, segmentation_metrics
 from jaxtopo.models.unet import UNet
@@ -349,9 +353,14 @@ def _initial_model_state(config, workdir: str, model_state):
 
 
 def evaluate_run(config, workdir: str, *, split: str = "test") -> dict:
-    """Metrics of a run's best-validation model (else its latest) on one split."""
+    """Metrics of a run's best-validation model (else its latest) on one split: per patch, and
+    where an image has several patches, of the stitched full images too (``*_full`` keys,
+    `jaxtopo.evaluation.full_image_results`), as results.json holds them."""
+
     images, labels = data_lib.load_splits(config)[split]
-    return segmentation_metrics(predict_with_run(config, workdir, images), labels)
+    probs = predict_with_run(config, workdir, images)
+    return {**segmentation_metrics(probs, labels),
+            **full_image_results(probs, labels, data_lib.patch_layout(config))}
 
 
 def _check_config(config) -> Mesh:
@@ -509,11 +518,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
         final_state = best if best is not None else model_state
         test_images, test_labels = splits["test"]
         test_probs = probabilities(final_state, test_images)
-        # best_val_dice keeps its starting -1.0 until a validation ran (eval_every_epochs > epochs)
+    
+        # best_val_dice keeps its starting -1.0 until a validation ran (eval_every_epochs > epochs);
+        # the patch metrics, then (images of several patches) those of the stitched full images
         results = {"config": config.get("name", ""), "split": "test", "steps": total_steps,
                    "devices": mesh.size, "processes": jax.process_count(),
                    "best_val_dice": best_val_dice if best_val_dice >= 0 else None,
-                   **segmentation_metrics(test_probs, test_labels)}
+                   **segmentation_metrics(test_probs, test_labels),
+                   **full_image_results(test_probs, test_labels, data_lib.patch_layout(config))}
         if main:
             with open(os.path.join(workdir, "results.json"), "w") as f:
                 json.dump(results, f, indent=2)

@@ -20,8 +20,11 @@ without folds (the generated ones, Roads, CREMI). Any other grid field applies t
 results.md is the SATLoss paper's Table 1 layout: one row per config and grid point, columns
 Dice, clDice, beta_0 error, beta_1 error, Betti-matching error, accuracy (test split, each run's
 best-validation model), mean +- sample standard deviation over the row's seeds and folds, and
-n. results.csv has one row per run at full precision; timings.json the wall time and machine of
-each run as trained. This module needs only the standard library; JAX loads when a run trains.
+n. When runs hold full-image metrics (datasets of several patches per image, the ``*_full`` keys
+of results.json) it is the paper's Table 2 layout instead: accuracy, the patch (P) columns, then
+the full-image (F) ones. results.csv has one row per run at full precision (the ``*_full`` columns
+and ``full_images`` when some run has them); timings.json the wall time and machine of each run
+as trained. This module needs only the standard library; JAX loads when a run trains.
 """
 
 from __future__ import annotations
@@ -59,12 +62,24 @@ TABLE_METRICS = {
     "betti_matching_error": "Betti-matching error ↓",
     "accuracy": "accuracy ↑",
 }
+# the full-image (F) columns of the Table 2 layout, next to the patch (P) ones of TABLE_METRICS
+# (accuracy, the same pixels whether patched or whole, appears once)
+FULL_TABLE_METRICS = {
+    "dice_full": "Dice (F) ↑",
+    "cldice_full": "clDice (F) ↑",
+    "betti_0_error_full": "β0 error (F) ↓",
+    "betti_1_error_full": "β1 error (F) ↓",
+    "betti_matching_error_full": "Betti-matching error (F) ↓",
+}
 # results.json keys copied into results.csv (the per-dimension Betti-matching errors too)
-RESULT_KEYS = ("steps", "best_val_dice", "accuracy", "dice", "cldice", "betti_0_error", "betti_1_error",
-               "betti_matching_error_0", "betti_matching_error_1", "betti_matching_error")
+METRIC_KEYS = ("accuracy", "dice", "cldice", "betti_0_error", "betti_1_error", "betti_matching_error_0",
+               "betti_matching_error_1", "betti_matching_error")
+RESULT_KEYS = ("steps", "best_val_dice", *METRIC_KEYS)
+# and, where a run has them, its full-image metrics (jaxtopo.evaluation.full_image_results)
+FULL_KEYS = ("full_images", *(f"{key}_full" for key in METRIC_KEYS))
 # results.csv columns other than the grid fields, which come between "fold" and "steps"
 RUN_COLUMNS = ("run", "config", "seed", "fold")
-CSV_TAIL = (*RESULT_KEYS, "wall_s")
+CSV_TAIL = (*RESULT_KEYS, *FULL_KEYS, "wall_s")
 TIMINGS = "timings.json"
 
 
@@ -72,20 +87,28 @@ TIMINGS = "timings.json"
 # tables (shared with experiments/evaluate.py)
 
 
+def _columns(rows: list[dict]) -> list:
+    """Every key of the rows, in the order they first appear."""
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
 def markdown_table(rows: list[dict], text_columns=()) -> str:
-    """Rows of {column: value} as a markdown table: the ``text_columns`` left-aligned, the others
-    right-aligned; a number outside ``text_columns`` is written with 4 decimals, anything else as
-    its text, None as an empty cell."""
-    columns = list(rows[0])
+    """Rows of {column: value} as a markdown table, one column per key of any row: the
+    ``text_columns`` left-aligned, the others right-aligned; a whole number outside
+    ``text_columns`` is written as it is, any other number with 4 decimals, anything else as its
+    text, None or a missing key as an empty cell."""
+    columns = _columns(rows)
 
     def cell(column, value):
         if value is None:
             return ""
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return str(value)
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and column not in text_columns:
             return f"{value:.4f}"
         return str(value).replace("|", "\\|")
 
-    cells = [[cell(c, row[c]) for c in columns] for row in rows]
+    cells = [[cell(c, row.get(c)) for c in columns] for row in rows]
     # at least three dashes under every header, colon included, as most renderers want
     widths = [max(3 if c in text_columns else 4, len(c), *(len(r[i]) for r in cells))
               for i, c in enumerate(columns)]
@@ -99,10 +122,11 @@ def markdown_table(rows: list[dict], text_columns=()) -> str:
 
 
 def write_csv(path: str, rows: list[dict], columns=None) -> None:
-    """``rows`` as CSV with a header (``columns``, default the first row's keys); floats keep
-    full precision (Python writes the shortest text that reads back to the same float)."""
+    """``rows`` as CSV with a header (``columns``, default every key of any row, in the order
+    they first appear; a row without a column has an empty cell); floats keep full precision
+    (Python writes the shortest text that reads back to the same float)."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns or rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(columns or _columns(rows)))
         writer.writeheader()
         writer.writerows(rows)
 
@@ -431,6 +455,7 @@ def collect_rows(runs: list[Run], out: str) -> list[dict]:
         rows.append({"run": run.name, "config": run.config_name, "seed": run.seed, "fold": run.fold,
                      **{path: applied.get(path) for path in fields},
                      **{key: results.get(key) for key in RESULT_KEYS},
+                     **{key: results[key] for key in FULL_KEYS if key in results},
                      "wall_s": timings.get(run.name, {}).get("wall_s")})
     return rows
 
@@ -449,7 +474,12 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def aggregate(rows: list[dict], metrics=tuple(TABLE_METRICS)) -> list[dict]:
+def has_full_image_metrics(rows: list[dict]) -> bool:
+    """Whether any row holds full-image (F) metrics."""
+    return any(row.get(key) is not None for row in rows for key in FULL_TABLE_METRICS)
+
+
+def aggregate(rows: list[dict], metrics=(*TABLE_METRICS, *FULL_TABLE_METRICS)) -> list[dict]:
     """One entry per config and grid point (in the rows' order): the grid values, ``n`` (runs),
     and per metric ``(mean, standard deviation, count)`` over the finite values; the standard
     deviation is the sample one (n - 1 in the denominator), None for a single value."""
@@ -477,14 +507,26 @@ def _mean_std(mean, std, count, n) -> str:
     return text if count == n else f"{text} ({count} finite)"
 
 
+def _table_columns(rows: list[dict]) -> dict:
+    """{results key: column title}: Table 1's six metrics, or where some run has full-image
+    metrics Table 2's layout: accuracy, the patch (P) columns, then the full-image (F) ones."""
+    if not has_full_image_metrics(rows):
+        return TABLE_METRICS
+    patch = {key: title.replace(" ↑", " (P) ↑").replace(" ↓", " (P) ↓")
+             for key, title in TABLE_METRICS.items() if key != "accuracy"}
+    return {"accuracy": TABLE_METRICS["accuracy"], **patch, **FULL_TABLE_METRICS}
+
+
 def results_table(rows: list[dict]) -> str:
-    """The markdown table of `aggregate`: config, grid fields, the six metrics as mean ± std, n."""
+    """The markdown table of `aggregate`: config, grid fields, the metrics as mean ± std
+    (`_table_columns`: six, or eleven with full-image ones), n."""
     fields = grid_fields(rows)
+    columns = _table_columns(rows)
     lines = []
     for entry in aggregate(rows):
         line = {"config": entry["config"]}
         line.update({path: "" if entry[path] is None else format_value(entry[path]) for path in fields})
-        line.update({title: _mean_std(*entry[key], entry["n"]) for key, title in TABLE_METRICS.items()})
+        line.update({title: _mean_std(*entry[key], entry["n"]) for key, title in columns.items()})
         line["n"] = str(entry["n"])
         lines.append(line)
     return markdown_table(lines, text_columns=("config", *fields))
@@ -528,6 +570,11 @@ def results_markdown(runs: list[Run], rows: list[dict], *, command: str, timings
         "full precision: results.csv.",
         "",
     ]
+    if has_full_image_metrics(rows):
+        lines += ["(P): per test patch, averaged; (F): per full image, the test patches' predictions "
+                  "and labels stitched back into the whole (cropped or padded) images, as in the "
+                  "SATLoss paper's Tables 2-3; n/a for runs without them (images of one patch: F = P).",
+                  ""]
     lines.append(results_table(rows) if rows else "(no run has finished yet)")
     if missing:
         lines += ["", f"Not finished ({len(missing)}): " + ", ".join(missing)]
@@ -545,7 +592,8 @@ def write_reports(out: str, runs: list[Run], *, command: str) -> list[str]:
         f.write(results_markdown(runs, rows, command=command, timings=timings))
     if rows:
         paths.append(os.path.join(out, "results.csv"))
-        write_csv(paths[-1], rows, columns=[*RUN_COLUMNS, *grid_fields(runs), *CSV_TAIL])
+        full = FULL_KEYS if any("full_images" in row for row in rows) else ()
+        write_csv(paths[-1], rows, columns=[*RUN_COLUMNS, *grid_fields(runs), *RESULT_KEYS, *full, "wall_s"])
     if len({v for row in rows if (v := row.get("loss.weight")) is not None}) >= 2:
         from jaxtopo.viz.ablation import save_lambda_ablation
 
