@@ -200,3 +200,41 @@ def test_a_batch_axis_missing_from_the_mesh_is_named():
     mesh = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
     with pytest.raises(ValueError, match=r"betti_matching_loss: batch_axis 'batch' .* \('data',\)"):
         jaxtopo.betti_matching_loss(jnp.asarray(probs), labels, mesh=mesh, batch_axis="batch")
+
+
+LARGE_OPERANDS = r"""
+import json
+
+import jax
+import numpy as np
+
+import jaxtopo
+
+mesh = jax.make_mesh((DEVICES,), ("data",))
+split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+rng = np.random.default_rng(0)
+# 4 images of 96 x 96 per device: 147 KiB per operand, above XLA's 100 KiB inline-copy size
+probs = jax.device_put(rng.random((8, 96, 96)).astype(np.float32), split)
+targets = jax.device_put((rng.random((8, 96, 96)) > 0.5).astype(np.float32), split)
+values = {}
+for name, loss in {"sat": jaxtopo.sat_loss, "bm": jaxtopo.betti_matching_loss}.items():
+    step = jax.jit(jax.value_and_grad(lambda p, t: loss(p, t, mesh=mesh)))
+    value, grad = step(probs, targets)
+    values[name] = [float(value), float(np.abs(np.asarray(grad)).sum())]
+print("RESULTS " + json.dumps({"values": values, "calls": HOST_CALLS}))
+"""
+
+
+def test_device_callbacks_with_large_operands_finish_when_every_core_runs_one():
+    """Two CPU devices on a machine of two cores (CI's): each device's computation waits in its
+    callback, and jax copies the callback's operands onto CPU device 0 first. Operands above
+    100 KiB used to be copied by the worker threads that were all waiting: the step never ended.
+    On a machine with more cores the threads are not all taken and this passes either way."""
+    results, _ = run_on_devices(LARGE_OPERANDS, 2, timeout=240)
+    assert results["calls"] == [4, 4, 4, 4]  # two losses x two devices, 4 images each
+    rng = np.random.default_rng(0)
+    probs = rng.random((8, 96, 96)).astype(np.float32)
+    targets = (rng.random((8, 96, 96)) > 0.5).astype(np.float32)
+    for name, loss in {"sat": jaxtopo.sat_loss, "bm": jaxtopo.betti_matching_loss}.items():
+        value, grad = jax.value_and_grad(loss)(probs, targets)
+        assert results["values"][name] == pytest.approx([float(value), float(np.abs(grad).sum())], rel=1e-5)

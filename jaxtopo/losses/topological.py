@@ -23,6 +23,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxtopo import _validation
@@ -30,7 +31,36 @@ from jaxtopo.host.image_loss import TopoLossConfig, batch_loss_and_grad
 from jaxtopo.losses import sharding
 
 
-def _host_callback(likelihoods, targets, *, config, image_fn, dtype):
+# jax.pure_callback first copies every operand onto CPU device 0. On the CPU backend XLA copies
+# an operand of more than 100 KiB on its worker threads, the threads that also run each device's
+# computation, and so wait inside its callback: with as many devices as cores, every worker can be
+# waiting in a callback for a copy that no thread is left to make, and the step never ends
+# (measured: 2 CPU devices on 2 cores, a 96x96 batch of 8). Smaller operands are copied inline by
+# the calling thread, so on the CPU backend the callback's operands travel in pieces of at most
+# this many bytes. (It costs about 7 ms per 16 x 300 x 300 batch, against some 100 ms of host work;
+# on a GPU or TPU the CPU's threads are free and operands travel whole.)
+_PIECE_BYTES = 96 * 1024
+
+
+def _pieces(x: jax.Array) -> list[jax.Array]:
+    """``x`` flattened and cut into consecutive pieces of at most `_PIECE_BYTES` on the CPU
+    backend; elsewhere ``[x]`` flattened."""
+    flat = x.reshape(-1)
+    if jax.default_backend() != "cpu":
+        return [flat]
+    step = max(1, _PIECE_BYTES // flat.dtype.itemsize)
+    return [flat[start:start + step] for start in range(0, flat.size, step)]
+
+
+def _joined(pieces, shape) -> np.ndarray:
+    """The array of ``shape`` that `_pieces` cut, from the numpy pieces a callback receives (with
+    the leading axes that ``vmap_method="broadcast_all"`` adds, if any)."""
+    pieces = [np.asarray(piece) for piece in pieces]
+    return np.concatenate(pieces, axis=-1).reshape(pieces[0].shape[:-1] + tuple(shape))
+
+
+def _host_callback(*pieces, count, shape, config, image_fn, dtype):
+    likelihoods, targets = _joined(pieces[:count], shape), _joined(pieces[count:], shape)
     values, grads = batch_loss_and_grad(likelihoods, targets, config, image_fn)
     return values.astype(dtype), grads.astype(dtype)
 
@@ -39,14 +69,16 @@ def _host_values_and_grads(likelihood, target, *, config, image_fn):
     """[B] values and [B, H, W] gradient maps from the host, for the images it is given (the whole
     batch, or one device's slice of it under `sharding.over_batch`)."""
     dtype = likelihood.dtype
+    likelihood_pieces, target_pieces = _pieces(likelihood), _pieces(target)
     return jax.pure_callback(
-        functools.partial(_host_callback, config=config, image_fn=image_fn, dtype=dtype),
+        functools.partial(_host_callback, count=len(likelihood_pieces), shape=likelihood.shape,
+                          config=config, image_fn=image_fn, dtype=dtype),
         (
             jax.ShapeDtypeStruct(likelihood.shape[:1], dtype),
             jax.ShapeDtypeStruct(likelihood.shape, dtype),
         ),
-        likelihood,
-        target,
+        *likelihood_pieces,
+        *target_pieces,
         vmap_method="broadcast_all",
     )
 
