@@ -345,16 +345,20 @@ def run_status(workdir: str, config: Config) -> str:
     return "resume"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def describe_machine() -> str:
     """CPU model and count, OS, Python, JAX version, backend and devices (JAX is imported)."""
     import jax
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     devices = jax.devices()
     kinds = sorted({d.device_kind for d in devices})
     return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}; "
