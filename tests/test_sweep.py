@@ -199,7 +199,7 @@ def test_results_md_is_valid_markdown_with_its_provenance(tmp_path):
     assert "- command: `python experiments/sweep.py --configs a|b`" in text
     assert "- machine: a test machine" in text
     assert "- wall time: 7.5 s" in text and "(2 runs trained outside this sweep not counted)" in text
-    assert "loss.weight: 0.001, 0.01 (unused by synthetic_bce, which run once)" in text
+    assert "loss.weight: 0.001, 0.01 (not swept for synthetic_bce, which run once)" in text
     assert f"Not finished (1): {runs[-1].name}" in text
     table = [line for line in text.splitlines() if line.startswith("|")]
     rows = assert_valid_markdown_table(table)

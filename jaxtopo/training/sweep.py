@@ -545,7 +545,7 @@ def _sweep_description(runs: list[Run]) -> str:
     for path in grid_fields(runs):
         values = [format_value(v) for run in runs for p, v in run.grid if p == path]
         skipped = listed(run.config_name for run in runs if path not in dict(run.grid))
-        unused = f" (unused by {skipped}, which run once)" if skipped != "-" else ""
+        unused = f" (not swept for {skipped}, which run once)" if skipped != "-" else ""
         parts.append(f"{path}: {listed(values)}{unused}")
     return "; ".join(parts)
 
