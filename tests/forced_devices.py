@@ -14,14 +14,12 @@ import sys
 
 import jaxtopo
 
-PRELUDE = r"""
-import jax
+# wraps the batch function that every topological loss's callback calls; touches no device, so a
+# child that must start jax.distributed first can use it too (tests/test_multi_process.py)
+COUNT_HOST_CALLS = r"""
 import numpy as np
 
 from jaxtopo.losses import topological
-
-DEVICES = {devices}
-assert jax.device_count() == DEVICES, jax.devices()
 
 # images each host call received (list appends are atomic; device callbacks may run at once)
 HOST_CALLS = []
@@ -36,16 +34,29 @@ def counting_batch_loss_and_grad(likelihoods, targets, *args, **kwargs):
 topological.batch_loss_and_grad = counting_batch_loss_and_grad
 """
 
+PRELUDE = COUNT_HOST_CALLS + r"""
+import jax
 
-def run_on_devices(script: str, devices: int, *args: str, timeout: int = 600) -> tuple[dict, str]:
-    """(the script's RESULTS json, its stdout), run after PRELUDE with ``devices`` CPU devices."""
-    root = os.path.dirname(os.path.dirname(jaxtopo.__file__))  # the jaxtopo this test imports
-    env = dict(
+DEVICES = {devices}
+assert jax.device_count() == DEVICES, jax.devices()
+"""
+
+
+def child_env(devices: int) -> dict:
+    """This process's environment for a child Python with ``devices`` CPU devices that imports
+    the jaxtopo this test imports."""
+    root = os.path.dirname(os.path.dirname(jaxtopo.__file__))
+    return dict(
         os.environ,
         XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
     )
+
+
+def run_on_devices(script: str, devices: int, *args: str, timeout: int = 600) -> tuple[dict, str]:
+    """(the script's RESULTS json, its stdout), run after PRELUDE with ``devices`` CPU devices."""
+    env = child_env(devices)
     done = subprocess.run(
         [sys.executable, "-c", PRELUDE.format(devices=devices) + script, *args],
         env=env, capture_output=True, text=True, timeout=timeout,

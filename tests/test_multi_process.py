@@ -20,31 +20,19 @@ import jaxtopo
 from jaxtopo.training import named_config, override, train_and_evaluate
 from jaxtopo.training.distributed import DistributedSetupError, detected_cluster, initialize
 
+from forced_devices import COUNT_HOST_CALLS, child_env
+
 PROCESSES, DEVICES_EACH, BATCH = 2, 2, 4
 ROOT = os.path.dirname(os.path.dirname(jaxtopo.__file__))
 OVERRIDES = ["model.widths=(4, 8)", "data.size=(24, 24)", "data.num_train=8", "data.num_val=4",
              "data.num_test=4", f"train.batch_size={BATCH}", "train.epochs=2", "train.log_every=1",
              "train.checkpoint_every=2"]
 
-CHILD = r"""
+CHILD = COUNT_HOST_CALLS + r"""
 import importlib.util
 import json
 import sys
 
-import numpy as np
-
-from jaxtopo.losses import topological
-
-calls = []
-_batch_loss_and_grad = topological.batch_loss_and_grad
-
-
-def counting(likelihoods, targets, *args, **kwargs):
-    calls.append(int(np.shape(likelihoods)[0]))
-    return _batch_loss_and_grad(likelihoods, targets, *args, **kwargs)
-
-
-topological.batch_loss_and_grad = counting
 spec = importlib.util.spec_from_file_location("train", sys.argv[1])
 train = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train)
@@ -52,7 +40,7 @@ status = train.main(sys.argv[2:])
 
 import jax
 
-print("CHILD " + json.dumps({"status": status, "calls": calls, "process": jax.process_index(),
+print("CHILD " + json.dumps({"status": status, "calls": HOST_CALLS, "process": jax.process_index(),
                              "processes": jax.process_count(), "devices": jax.device_count(),
                              "local_devices": jax.local_device_count()}))
 """
@@ -67,8 +55,7 @@ def _free_port() -> int:
 def launch(workdir, *extra):
     """Starts the processes of one run and waits for all; returns each one's CHILD record and stdout."""
     port = _free_port()
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES_EACH}",
-               JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    env = child_env(DEVICES_EACH)
     children = [
         subprocess.Popen(
             [sys.executable, "-c", CHILD, os.path.join(ROOT, "experiments", "train.py"),

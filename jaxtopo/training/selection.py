@@ -89,7 +89,8 @@ def run_selected_sweep(runs: list[Run], out: str, *, command: str, log=print):
     later = [run for run in kept if run.seed != first_seed]
     outcomes.append(sweep.run_sweep(later, out, log=log))
 
-    paths = sweep.write_reports(out, kept, command=command)
+    # the figure shows the first seed's whole grid, not only the chosen points
+    paths = sweep.write_reports(out, kept, command=command, ablation_runs=first)
     timings = sweep._read_json(os.path.join(out, sweep.TIMINGS), {})
     kept_names = {run.name for run in kept}
     unkept_s = sum(timings.get(run.name, {}).get("wall_s", 0.0) for run in first if run.name not in kept_names)
@@ -99,14 +100,6 @@ def run_selected_sweep(runs: list[Run], out: str, *, command: str, log=print):
     with open(paths[0], "a") as f:
         f.write("\n" + selection)
     paths.append(os.path.join(out, "selection.md"))
-    rows = sweep.collect_rows(first, out)
-    if len({row.get("loss.weight") for row in rows} - {None}) >= 2:
-        from jaxtopo.viz.ablation import save_lambda_ablation
-
-        figure = os.path.join(out, "lambda_ablation.png")
-        save_lambda_ablation(figure, rows)  # the first seed's whole grid, not only the chosen points
-        if figure not in paths:
-            paths.append(figure)
     return kept, outcomes, paths
 
 

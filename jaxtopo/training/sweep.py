@@ -585,9 +585,11 @@ def results_markdown(runs: list[Run], rows: list[dict], *, command: str, timings
     return "\n".join(lines) + "\n"
 
 
-def write_reports(out: str, runs: list[Run], *, command: str) -> list[str]:
+def write_reports(out: str, runs: list[Run], *, command: str,
+                  ablation_runs: list[Run] | None = None) -> list[str]:
     """Writes results.md and results.csv (and lambda_ablation.png when loss.weight is swept over
-    at least two values) into ``out``; returns their paths. Only files, no training."""
+    at least two values) into ``out``; returns their paths. Only files, no training. The figure
+    draws ``ablation_runs`` where given (a selected sweep's whole first-seed grid), else ``runs``."""
     rows = collect_rows(runs, out)
     timings = _read_json(os.path.join(out, TIMINGS), {})
     os.makedirs(out, exist_ok=True)
@@ -598,11 +600,12 @@ def write_reports(out: str, runs: list[Run], *, command: str) -> list[str]:
         paths.append(os.path.join(out, "results.csv"))
         full = FULL_KEYS if any("full_images" in row for row in rows) else ()
         write_csv(paths[-1], rows, columns=[*RUN_COLUMNS, *grid_fields(runs), *RESULT_KEYS, *full, "wall_s"])
-    if len({v for row in rows if (v := row.get("loss.weight")) is not None}) >= 2:
+    figure_rows = rows if ablation_runs is None else collect_rows(ablation_runs, out)
+    if len({v for row in figure_rows if (v := row.get("loss.weight")) is not None}) >= 2:
         from jaxtopo.viz.ablation import save_lambda_ablation
 
         paths.append(os.path.join(out, "lambda_ablation.png"))
-        save_lambda_ablation(paths[-1], rows)
+        save_lambda_ablation(paths[-1], figure_rows)
     return paths
 
 
