@@ -88,7 +88,7 @@ def measure(dataset: str, losses, devices: int, steps: int, warmup: int, overrid
     from jaxtopo.host.image_loss import HOST_CLOCK
     from jaxtopo.training import data as data_lib
     from jaxtopo.training import named_config, override
-    from jaxtopo.training.loop import (TRACES, _mesh_of, _model, _place_batch, _shardings, make_optimizer,
+    from jaxtopo.training.loop import (TRACES, _mesh_of, build_model, _place_batch, _shardings, make_optimizer,
                                        make_train_step)
 
     configs = {loss: override(named_config(f"{dataset}_{loss}"), list(overrides)) for loss in losses}
@@ -112,7 +112,7 @@ def measure(dataset: str, losses, devices: int, steps: int, warmup: int, overrid
 
     # one initial model and optimiser for every loss (they differ only in their loss fields): the
     # eager initialisation takes seconds on a CPU; the total step count sets only the lr schedule
-    model, _ = _model(first, images.shape[-1])
+    model, _ = build_model(first, images.shape[-1])
     optimizer = nnx.Optimizer(model, make_optimizer(first.train, total_steps=1000), wrt=nnx.Param)
     model_graph, model_state = nnx.split(model)
     opt_graph, opt_state = nnx.split(optimizer)

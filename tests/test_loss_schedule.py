@@ -185,14 +185,14 @@ def test_init_from_starts_from_the_other_runs_best_model(runs, tmp_path):
     from flax import nnx
 
     from jaxtopo.training.data import load_splits
-    from jaxtopo.training.loop import _initial_model_state, _model
+    from jaxtopo.training.loop import _initial_model_state, build_model
 
     root, _ = runs
     source = root / "sat"
     # the state the loop trains from (called directly: a whole run would compile another step)
     config = _tiny("synthetic_wt", **{"train.init_from": str(source)})
     channels = load_splits(config)["train"][0].shape[-1]
-    _, fresh = nnx.split(_model(config, channels)[0])
+    _, fresh = nnx.split(build_model(config, channels)[0])
     checkpoints = RunCheckpoints(str(source), create=False)
     try:
         best = checkpoints.restore_best(fresh)

@@ -320,7 +320,8 @@ def _unit_std(values: np.ndarray) -> np.ndarray:
 class FeatureMatching:
     """One method's matching in one dimension.
 
-    Creators are (row, col) in the unpadded image (the padding ring is row or column -1 or H/W);
+    Creators and destroyers are (row, col) in the unpadded image (the padding ring is row or
+    column -1 or H/W);
     ``matched_to[i]``: index of predicted feature i's target feature, or -1 (diagonal);
     ``counted[i]``: whether the method's loss pairs feature i at all (False only under TCLoss);
     ``decides_all``: False when the method leaves features undecided (TCLoss), so an unmatched
@@ -335,6 +336,8 @@ class FeatureMatching:
     matched_to: np.ndarray
     counted: np.ndarray
     decides_all: bool = True
+    pred_destroyer: np.ndarray | None = None
+    target_destroyer: np.ndarray | None = None
 
 
 def _rows_cols(flat: np.ndarray, padded_width: int) -> np.ndarray:
@@ -362,7 +365,8 @@ def feature_matching(likelihood, target, method: str, *, construction: str = "T"
                 _rows_cols(pred.creator, width), pred.death - pred.birth,
                 _rows_cols(tgt.creator, width), tgt.death - tgt.birth,
                 matched.matchings[dim].matched_to, matched.matchings[dim].counted,
-                decides_all=config.policy != "hausdorff")
+                decides_all=config.policy != "hausdorff",
+                pred_destroyer=_rows_cols(pred.destroyer, width), target_destroyer=_rows_cols(tgt.destroyer, width))
         return result
     if method != "Betti matching":
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -375,7 +379,9 @@ def feature_matching(likelihood, target, method: str, *, construction: str = "T"
         result[dim] = FeatureMatching(
             _rows_cols(m.pred_pairs[:, 0], width), f_flat[m.pred_pairs[:, 1]] - f_flat[m.pred_pairs[:, 0]],
             _rows_cols(m.target_pairs[:, 0], width), g_flat[m.target_pairs[:, 1]] - g_flat[m.target_pairs[:, 0]],
-            matched_to, np.ones(len(m.pred_pairs), bool))
+            matched_to, np.ones(len(m.pred_pairs), bool),
+            pred_destroyer=_rows_cols(m.pred_pairs[:, 1], width),
+            target_destroyer=_rows_cols(m.target_pairs[:, 1], width))
     return result
 
 
@@ -405,10 +411,22 @@ class Verdicts:
     pair_correct: np.ndarray  # per predicted feature: matched to the target feature of its identity
 
 
-def judge(case: MatchingCase, matching: FeatureMatching, dim: int, *, threshold: float = DEFAULT_THRESHOLD) -> Verdicts:
-    """Right or wrong for every feature of ``matching`` (rules in the module docstring)."""
-    pred_id = identities(case.regions[dim], matching.pred_creator)
-    target_id = identities(case.regions[dim], matching.target_creator)
+def judge(case: MatchingCase, matching: FeatureMatching, dim: int, *, threshold: float = DEFAULT_THRESHOLD,
+          identity: tuple | None = None) -> Verdicts:
+    """Right or wrong for every feature of ``matching`` (rules in the module docstring).
+
+    ``identity``: (predicted, target) identities of the features where the caller determines them
+    otherwise (loops of real labels: `jaxtopo.training.diagnostics`); by default the region of
+    ``case.regions[dim]`` at each creator."""
+    if identity is None:
+        pred_id = identities(case.regions[dim], matching.pred_creator)
+        target_id = identities(case.regions[dim], matching.target_creator)
+    else:
+        pred_id, target_id = (np.asarray(ids, np.int64) for ids in identity)
+        if pred_id.shape != matching.pred_persistence.shape or target_id.shape != matching.target_persistence.shape:
+            raise ValueError(f"identity must give one label per feature: {len(matching.pred_persistence)} "
+                             f"predicted and {len(matching.target_persistence)} target, got "
+                             f"{pred_id.shape} and {target_id.shape}")
     pred_scored = (pred_id >= 0) & (matching.pred_persistence > threshold)
     target_scored = (target_id >= 0) & (matching.target_persistence > threshold)
     decided = matching.counted
@@ -501,15 +519,17 @@ def matching_accuracy(case: MatchingCase, method: str, *, threshold: float = DEF
     """Per dimension, how many of the case's scored features ``method`` pairs with the right
     partner (a target feature or the diagonal); ``.fraction`` is the share."""
     matchings = feature_matching(case.likelihood, case.target, method, construction=construction)
-    out = {}
-    for dim in dims:
-        v = judge(case, matchings[dim], dim, threshold=threshold)
-        acted = v.pred_scored & matchings[dim].counted
-        out[dim] = DimensionAccuracy(
-            features=int(v.pred_scored.sum() + v.target_scored.sum()),
-            correct=int(v.pred_correct[v.pred_scored].sum() + v.target_correct[v.target_scored].sum()),
-            predicted=int(v.pred_scored.sum()),
-            acted=int(acted.sum()),
-            acted_correct=int(v.pred_correct[acted].sum()),
-            fate_correct=int(v.pred_fate_correct[v.pred_scored].sum()))
-    return out
+    return {dim: count_verdicts(judge(case, matchings[dim], dim, threshold=threshold), matchings[dim])
+            for dim in dims}
+
+
+def count_verdicts(v: Verdicts, matching: FeatureMatching) -> DimensionAccuracy:
+    """The counts of one dimension's verdicts."""
+    acted = v.pred_scored & matching.counted
+    return DimensionAccuracy(
+        features=int(v.pred_scored.sum() + v.target_scored.sum()),
+        correct=int(v.pred_correct[v.pred_scored].sum() + v.target_correct[v.target_scored].sum()),
+        predicted=int(v.pred_scored.sum()),
+        acted=int(acted.sum()),
+        acted_correct=int(v.pred_correct[acted].sum()),
+        fate_correct=int(v.pred_fate_correct[v.pred_scored].sum()))

@@ -224,7 +224,7 @@ def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch
         yield queue.get()
 
 
-def _model(config, in_channels: int):
+def build_model(config, in_channels: int):
     """The U-Net in train mode and the graph of its eval mode (BatchNorm running averages)."""
     model = UNet(in_channels, 1, widths=tuple(config.model.widths), rngs=nnx.Rngs(config.seed))
     model.eval()
@@ -318,7 +318,7 @@ def predict_with_run(config, workdir: str, images) -> np.ndarray:
     Split over ``train.devices`` devices, or over all of them where that is None or more than
     there are here: a run trained on 8 devices can be evaluated on a laptop."""
     images = np.asarray(images)
-    model, eval_graph = _model(config, images.shape[-1])
+    model, eval_graph = build_model(config, images.shape[-1])
     _, like = nnx.split(model)
     state = _trained_model_state(workdir, like)
     available = jax.device_count()
@@ -418,7 +418,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     steps_per_epoch = max(1, num_train // batch_size)
     total_steps = config.train.epochs * steps_per_epoch
 
-    model, eval_graph = _model(config, train_images.shape[-1])
+    model, eval_graph = build_model(config, train_images.shape[-1])
     optimizer = nnx.Optimizer(model, make_optimizer(config.train, total_steps), wrt=nnx.Param)
     model_graph, model_state = nnx.split(model)
     opt_graph, opt_state = nnx.split(optimizer)
