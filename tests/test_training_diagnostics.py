@@ -213,3 +213,26 @@ def test_diagnose_cli_trains_measures_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         diagnose.main([*argv[:5], "4,8", *argv[6:]])
     assert exit_info.value.code == 2
+
+
+def test_plot_diagnostics_draws_folders_and_names_bad_ones(tmp_path, capsys):
+    import plot_diagnostics
+
+    for name, shift in (("a", 0.0), ("b", 0.5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        with open(folder / "diagnostics.jsonl", "w") as f:
+            for step in (6, 30, 120):
+                f.write(json.dumps({"step": step, "sat_share@0.0001": shift + step / 1000,
+                                    "sat_accuracy_dim1": 0.5}) + "\n")
+    out = str(tmp_path / "fig.png")
+    assert plot_diagnostics.main([f"A={tmp_path / 'a'}", f"B={tmp_path / 'b'}", "--keys", "sat_share@0.0001",
+                                  "--out", out]) == 0
+    assert os.path.getsize(out) > 1000
+    for argv in ([f"A={tmp_path}", "--out", out],  # no diagnostics.jsonl there
+                 [f"A={tmp_path / 'a'}", "--keys", "nope", "--out", out],
+                 [str(tmp_path / "a"), "--out", out]):  # no label
+        with pytest.raises(SystemExit) as exit_info:
+            plot_diagnostics.main(argv)
+        assert exit_info.value.code == 2
+    assert "diagnostics.jsonl" in capsys.readouterr().err

@@ -18,14 +18,15 @@ from jaxtopo.viz._canvas import figure_or_new
 NOT_CURVES = ("step", "epoch", "steps_per_s", "device_s_per_step", "host_topology_s_per_step")
 
 
-def read_metrics(run_dir) -> list[dict]:
-    """The records of ``run_dir/metrics.jsonl``, in order."""
+def read_metrics(run_dir, filename: str = "metrics.jsonl") -> list[dict]:
+    """The records of ``run_dir/metrics.jsonl`` (or of another JSON-lines file of step records in
+    it, e.g. `experiments/diagnose.py`'s ``diagnostics.jsonl``), in order."""
     run_dir = os.fspath(run_dir)
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"run folder {run_dir} does not exist")
-    path = os.path.join(run_dir, "metrics.jsonl")
+    path = os.path.join(run_dir, filename)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{run_dir} is not a run folder with metrics: it has no metrics.jsonl")
+        raise FileNotFoundError(f"{run_dir} is not a run folder with metrics: it has no {filename}")
     records = []
     with open(path) as f:
         for number, line in enumerate(f, 1):
@@ -52,7 +53,7 @@ def _curve_keys(records: list[dict]) -> list[str]:
     return keys
 
 
-def plot_training_curves(runs, keys=None, *, fig=None, columns: int = 3):
+def plot_training_curves(runs, keys=None, *, fig=None, columns: int = 3, filename: str = "metrics.jsonl"):
     """One panel per metric key, one line per run; returns the Figure.
 
     Args:
@@ -61,12 +62,13 @@ def plot_training_curves(runs, keys=None, *, fig=None, columns: int = 3):
         in the order first recorded). A key no run recorded raises ValueError naming the keys
         there are; a run that lacks a key others have (BCE has no ``topological``) is left out
         of that panel.
+      filename: the records' file in each folder (``diagnostics.jsonl``: `experiments/diagnose.py`).
     """
     if isinstance(runs, (str, os.PathLike)):
         runs = {os.path.basename(os.path.normpath(os.fspath(runs))): runs}
     if not isinstance(runs, Mapping) or not runs:
         raise ValueError("runs must be a run folder or a non-empty {label: run folder} mapping")
-    records = {label: read_metrics(run_dir) for label, run_dir in runs.items()}
+    records = {label: read_metrics(run_dir, filename) for label, run_dir in runs.items()}
     available = []
     for run_records in records.values():
         available += [key for key in _curve_keys(run_records) if key not in available]
