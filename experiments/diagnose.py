@@ -68,6 +68,7 @@ def measure(config, workdir: str, images, labels, val_images, val_labels, losses
         record[f"{name}_value"] = share.topo_value
         record[f"{name}_cosine"] = share.cosine
         record[f"{name}_critical_pixels"] = share.critical_pixels
+        record[f"{name}_on_features"] = share.on_features
         for weight in weights:
             record[f"{name}_share@{weight:g}"] = share.share(weight)
             record[f"{name}_pixel_ratio@{weight:g}"] = share.pixel_ratio(weight)
@@ -75,6 +76,7 @@ def measure(config, workdir: str, images, labels, val_images, val_labels, losses
         counts = diagnostics.batch_matching_accuracy(seen, labels, name, construction=_construction(config, name))
         for dim, count in counts.items():
             record[f"{name}_accuracy_dim{dim}"] = count.fraction
+            record[f"{name}_fate_dim{dim}"] = count.fate_fraction
             record[f"{name}_features_dim{dim}"] = count.features
     val = segmentation_metrics(diagnostics.probabilities(model, val_images, training=False), val_labels)
     record.update({f"val_{key}": val[key] for key in ("dice", "betti_0_error", "betti_1_error")})
@@ -101,7 +103,9 @@ def markdown(records: list[dict], losses, weights) -> str:
     for record in records:
         for name in losses:
             row = {"step": record["step"], "loss": name, "value": record[f"{name}_value"],
-                   "critical px / image": record[f"{name}_critical_pixels"], "cosine": record[f"{name}_cosine"]}
+                   "critical px / image": record[f"{name}_critical_pixels"],
+                   "push on features": record.get(f"{name}_on_features", float("nan")),
+                   "cosine": record[f"{name}_cosine"]}
             for weight in weights:
                 row[f"share λ={weight:g}"] = record[f"{name}_share@{weight:g}"]
                 row[f"pixel ratio λ={weight:g}"] = record[f"{name}_pixel_ratio@{weight:g}"]
@@ -110,15 +114,17 @@ def markdown(records: list[dict], losses, weights) -> str:
     for record in records:
         row = {"step": record["step"]}
         for name in losses:
-            row[f"{name} dim 0"] = record[f"{name}_accuracy_dim0"]
-            row[f"{name} dim 1"] = record[f"{name}_accuracy_dim1"]
+            for dim in (0, 1):
+                row[f"{name} dim {dim}"] = record[f"{name}_accuracy_dim{dim}"]
+                row[f"{name} fate {dim}"] = record.get(f"{name}_fate_dim{dim}", float("nan"))
         row.update({"val Dice": record["val_dice"], "val β0 error": record["val_betti_0_error"],
                     "val β1 error": record["val_betti_1_error"]})
         accuracy.append({k: _fmt(v) for k, v in row.items()})
     return ("Gradient share of each topological loss against the pixel loss (training images, "
             "training mode):\n\n" + markdown_table(shares, text_columns=("loss",))
-            + "\n\nMatching accuracy on the labels (fraction of scored features rightly paired) and "
-              "validation metrics:\n\n" + markdown_table(accuracy) + "\n")
+            + "\n\nMatching accuracy on the labels (dim: fraction of scored features rightly paired; "
+              "fate: of predicted features rightly kept or sent to the diagonal) and validation "
+              "metrics:\n\n" + markdown_table(accuracy) + "\n")
 
 
 def main(argv=None) -> int:

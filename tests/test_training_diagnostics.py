@@ -133,6 +133,21 @@ def test_a_loop_merging_two_holes_is_nobody():
         sorted(pred_id[strong].tolist()) == sorted([0, holes[30, 40], holes[0, 0]])
 
 
+def test_feature_pixels_are_those_of_persistent_features_only():
+    likelihood = soft(ring((20, 20), 8), 0.9)
+    likelihood[28, 20] = 0.95  # the ring's brightest pixel: its component's creator
+    likelihood[20, 20] = 0.01  # the hole's darkest pixel: its loop's destroyer
+    likelihood[45, 45] = 0.2  # a bump of persistence 0.15: noise
+    mask = diagnostics.feature_pixels(likelihood[None])[0]
+    assert mask[28, 20] and mask[20, 20]
+    assert not mask[45, 45]
+    # the rest: the ring's loop is born on the ring; the ring's component dies when it reaches the
+    # padding (pad=True) through the background, and the loop the padding closes dies in the
+    # background too (two background pixels, perhaps one)
+    assert mask[ring((20, 20), 8)].sum() == 2
+    assert 4 <= mask.sum() <= 5
+
+
 def small_model_and_batch():
     config = override(load_config("synthetic_roads_sat"), ["model.widths=(8, 16)"])
     model, _ = build_model(config, 1)
@@ -178,6 +193,7 @@ def test_gradient_share_against_gradients_computed_directly():
                                                 spatial=share.loss == "sat"))(logits)
         assert share.critical_pixels == float(np.sum(np.asarray(d) != 0)) / len(images)
         assert share.pixel_ratio(1.0) > 0
+        assert 0 <= share.on_features <= 1
     with pytest.raises(ValueError, match="losses"):
         diagnostics.gradient_diagnostics(model, images, labels, config.loss, ("nope",))
 
