@@ -73,7 +73,8 @@ def measure(config, workdir: str, images, labels, val_images, val_labels, losses
             record[f"{name}_share@{weight:g}"] = share.share(weight)
             record[f"{name}_pixel_ratio@{weight:g}"] = share.pixel_ratio(weight)
     for name in losses:
-        counts = diagnostics.batch_matching_accuracy(seen, labels, name, construction=_construction(config, name))
+        counts = diagnostics.batch_matching_accuracy(seen, labels, name,
+                                                     construction=diagnostics.construction_of(config.loss, name))
         for dim, count in counts.items():
             record[f"{name}_accuracy_dim{dim}"] = count.fraction
             record[f"{name}_fate_dim{dim}"] = count.fate_fraction
@@ -81,12 +82,6 @@ def measure(config, workdir: str, images, labels, val_images, val_labels, losses
     val = segmentation_metrics(diagnostics.probabilities(model, val_images, training=False), val_labels)
     record.update({f"val_{key}": val[key] for key in ("dice", "betti_0_error", "betti_1_error")})
     return record
-
-
-def _construction(config, loss: str) -> str:
-    # every loss's matching is judged on the complex it trains with: BM's own default is V
-    chosen = config.loss.get("construction")
-    return chosen if chosen else ("V" if loss == "bm" else "T")
 
 
 def _fmt(value) -> str:
@@ -129,11 +124,11 @@ def markdown(records: list[dict], losses, weights) -> str:
 
 def main(argv=None) -> int:
     parser, args = _parse(argv)
-    from jaxtopo.training import load_config, override, quick_config, train_and_evaluate
+    from jaxtopo.data.common import to_unit_float
     from jaxtopo.training import data as data_lib
+    from jaxtopo.training import load_config, override, quick_config, train_and_evaluate
     from jaxtopo.training.config import ConfigError, user_error_status
     from jaxtopo.training.diagnostics import MATCHING_LOSSES, latest_step
-    from jaxtopo.data.common import to_unit_float
 
     try:
         config = load_config(args.config)

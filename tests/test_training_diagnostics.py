@@ -15,8 +15,7 @@ from flax import nnx
 from jaxtopo import topological_loss
 from jaxtopo.evaluation.matching_accuracy import feature_matching
 from jaxtopo.losses.pixel import bce_with_logits_loss
-from jaxtopo.training import load_config, override
-from jaxtopo.training import diagnostics
+from jaxtopo.training import diagnostics, load_config, override
 from jaxtopo.training.loop import build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -189,8 +188,9 @@ def test_gradient_share_against_gradients_computed_directly():
         np.testing.assert_allclose(share.share(1e-2), 10 * share.share(1e-3))
         # critical pixels: those with a non-zero derivative of the loss in the logits
         logits = build_logits(model, images)
-        d = jax.grad(lambda z: topological_loss(jax.nn.sigmoid(z), jnp.asarray(labels), matching="optimal",
-                                                spatial=share.loss == "sat"))(logits)
+        spatial = share.loss == "sat"
+        d = jax.grad(lambda z, spatial=spatial: topological_loss(jax.nn.sigmoid(z), jnp.asarray(labels),
+                                                                 matching="optimal", spatial=spatial))(logits)
         assert share.critical_pixels == float(np.sum(np.asarray(d) != 0)) / len(images)
         assert share.pixel_ratio(1.0) > 0
         assert 0 <= share.on_features <= 1
@@ -238,9 +238,8 @@ def test_plot_diagnostics_draws_folders_and_names_bad_ones(tmp_path, capsys):
         folder = tmp_path / name
         folder.mkdir()
         with open(folder / "diagnostics.jsonl", "w") as f:
-            for step in (6, 30, 120):
-                f.write(json.dumps({"step": step, "sat_share@0.0001": shift + step / 1000,
-                                    "sat_accuracy_dim1": 0.5}) + "\n")
+            f.writelines(json.dumps({"step": step, "sat_share@0.0001": shift + step / 1000,
+                                    "sat_accuracy_dim1": 0.5}) + "\n" for step in (6, 30, 120))
     out = str(tmp_path / "fig.png")
     assert plot_diagnostics.main([f"A={tmp_path / 'a'}", f"B={tmp_path / 'b'}", "--keys", "sat_share@0.0001",
                                   "--out", out]) == 0

@@ -185,6 +185,12 @@ def _dot(a, b) -> jax.Array:
     return sum(jnp.sum(x * y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
+def construction_of(loss_config, loss: str) -> str:
+    """The complex ``loss`` computes on under ``loss_config``: its loss.construction, else the
+    loss's own default (V for Betti matching, T for the others)."""
+    return loss_config.get("construction") or ("V" if loss == "bm" else "T")
+
+
 def feature_pixels(likelihoods, *, threshold: float = DEFAULT_THRESHOLD, construction: str = "T",
                    pad: bool = True) -> np.ndarray:
     """bool [N, H, W]: the creator and destroyer pixels of each image's persistence pairs (both
@@ -234,13 +240,13 @@ def gradient_diagnostics(model: nnx.Module, images, labels, loss_config,
         topo_config = loss_config.copy()
         topo_config.topological = name
 
-        def topo_value(z, topo_config=topo_config):
+        def topo_value(z, topo_config=topo_config, name=name):
             return TOPOLOGICAL_LOSSES[name](jax.nn.sigmoid(z), labels, topo_config, None)
 
         value, d_topo = jax.value_and_grad(topo_value)(logits)
         g_topo, _ = pullback(d_topo)
-        construction = topo_config.get("construction") or ("V" if name == "bm" else "T")
-        strong = feature_pixels(likelihoods, threshold=threshold, construction=construction, pad=topo_config.pad)
+        strong = feature_pixels(likelihoods, threshold=threshold, construction=construction_of(loss_config, name),
+                                pad=topo_config.pad)
         push = np.abs(np.asarray(d_topo))[..., 0]
         critical = jnp.abs(d_topo) > 0
         count = jnp.sum(critical)
