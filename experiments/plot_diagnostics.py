@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     runs = {}
     for item in args.runs:
-        label, sep, folder = item.partition("=")
+        label, sep, folder = item.rpartition("=")  # the last "=": a label may hold one (λ=1e-4)
         if not sep or not label or not folder:
             parser.exit(2, f"{parser.prog}: error: runs are LABEL=FOLDER, got {item!r}\n")
         runs[label] = folder
