@@ -79,7 +79,8 @@ def measure(config, workdir: str, images, labels, val_images, val_labels, losses
             record[f"{name}_accuracy_dim{dim}"] = count.fraction
             record[f"{name}_fate_dim{dim}"] = count.fate_fraction
             record[f"{name}_features_dim{dim}"] = count.features
-    val = segmentation_metrics(diagnostics.probabilities(model, val_images, training=False), val_labels)
+    val_probs = diagnostics.probabilities(model, val_images, training=False, batch_size=config.train.batch_size)
+    val = segmentation_metrics(val_probs, val_labels)
     record.update({f"val_{key}": val[key] for key in ("dice", "betti_0_error", "betti_1_error")})
     return record
 
@@ -138,6 +139,8 @@ def main(argv=None) -> int:
         unknown = [name for name in args.losses if name not in MATCHING_LOSSES]
         if unknown:
             raise ConfigError(f"--losses must be among {MATCHING_LOSSES}, got {unknown}")
+        if args.images < 1:
+            raise ConfigError(f"--images must be at least 1, got {args.images}")
         steps = sorted(set(args.steps))
         splits = data_lib.load_splits(config)
         train_images, train_labels = splits["train"]

@@ -251,3 +251,14 @@ def test_plot_diagnostics_draws_folders_and_names_bad_ones(tmp_path, capsys):
             plot_diagnostics.main(argv)
         assert exit_info.value.code == 2
     assert "diagnostics.jsonl" in capsys.readouterr().err
+
+
+def test_probabilities_in_eval_mode_do_not_depend_on_the_batch():
+    _, model, images, _ = small_model_and_batch()
+    whole = diagnostics.probabilities(model, images, training=False, batch_size=16)
+    one_by_one = diagnostics.probabilities(model, images, training=False, batch_size=1)
+    np.testing.assert_allclose(whole, one_by_one, atol=1e-6)
+    assert whole.shape == images.shape[:3]
+    # training mode: BatchNorm on the batch's statistics, so the batch is all the images at once
+    seen = diagnostics.probabilities(model, images, training=True)
+    assert seen.shape == whole.shape and not np.allclose(seen, whole)

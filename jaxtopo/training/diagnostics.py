@@ -293,10 +293,14 @@ def latest_model(config, workdir: str, in_channels: int) -> tuple[int, nnx.Modul
     return step, nnx.merge(graph, state)  # as the trainer's predictor merges a restored state
 
 
-def probabilities(model: nnx.Module, images, *, training: bool) -> np.ndarray:
+def probabilities(model: nnx.Module, images, *, training: bool, batch_size: int = 16) -> np.ndarray:
     """Likelihoods [N, H, W]: in training mode as the loss sees them (BatchNorm on the batch's
-    statistics, on a copy of the model), else as evaluation does (running averages)."""
+    statistics, on a copy of the model: all ``images`` form one batch), else as evaluation does
+    (running averages, in batches of ``batch_size``: a real dataset's validation split need not fit
+    in memory at once)."""
     graph, state = nnx.split(model)
     copy = nnx.merge(graph, state)
     copy.train() if training else copy.eval()
-    return np.asarray(jax.nn.sigmoid(copy(jnp.asarray(images, jnp.float32)))[..., 0])
+    step = len(images) if training else batch_size
+    return np.concatenate([np.asarray(jax.nn.sigmoid(copy(jnp.asarray(images[i:i + step], jnp.float32)))[..., 0])
+                           for i in range(0, len(images), max(step, 1))])
