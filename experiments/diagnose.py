@@ -14,8 +14,9 @@ The run is the trainer's own (`jaxtopo.training.train_and_evaluate`), stopped at
   (`jaxtopo.training.diagnostics`);
 * Dice and beta_0 / beta_1 errors of the model in eval mode on the validation split.
 
-Writes ``--out``/diagnostics.jsonl (one record per step) and diagnostics.md (the tables), and
-keeps the run in ``--out``/run. Rerunning the command resumes: trained steps are not trained again.
+Writes ``--out``/diagnostics.jsonl (one record per step), diagnostics.md (the tables) and
+diagnostics.png (the main measurements against the step, the share at the first of ``--weights``),
+and keeps the run in ``--out``/run. Rerunning the command resumes: trained steps are not trained again.
 Exit status 2: a wrong command (unknown config, bad override, steps the run does not have).
 """
 
@@ -187,6 +188,13 @@ def main(argv=None) -> int:
     text = markdown(records, args.losses, weights)
     with open(os.path.join(args.out, "diagnostics.md"), "w") as f:
         f.write(text)
+    from jaxtopo.training.figures import save_curves_figure
+
+    keys = [f"{name}_{what}" for what in (f"share@{weights[0]:g}", "on_features", "accuracy_dim1", "fate_dim1")
+            for name in args.losses]
+    save_curves_figure(os.path.join(args.out, "diagnostics.png"), {os.path.basename(os.path.normpath(args.out)): args.out},
+                       [*keys, "val_dice", "val_betti_0_error"], filename="diagnostics.jsonl",
+                       columns=len(args.losses))
     print(text)
     return 0
 

@@ -30,16 +30,12 @@ def main(argv=None) -> int:
             parser.exit(2, f"{parser.prog}: error: runs are LABEL=FOLDER, got {item!r}\n")
         runs[label] = folder
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from jaxtopo.viz import plot_training_curves
+    from jaxtopo.training.figures import save_curves_figure
 
     try:
-        fig = plot_training_curves(runs, args.keys, columns=args.columns, filename="diagnostics.jsonl")
+        save_curves_figure(args.out, runs, args.keys, filename="diagnostics.jsonl", columns=args.columns)
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    fig.savefig(args.out, dpi=100, metadata={"Software": None})
     print(args.out)
     return 0
 

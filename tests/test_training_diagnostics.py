@@ -219,6 +219,7 @@ def test_diagnose_cli_trains_measures_and_resumes(tmp_path, capsys):
     assert os.path.exists(os.path.join(out, "run", "results.json"))
     text = open(os.path.join(out, "diagnostics.md")).read()
     assert "share λ=0.01" in text and "sat dim 1" in text
+    assert os.path.getsize(os.path.join(out, "diagnostics.png")) > 1000
     # a rerun measures nothing again and trains nothing
     capsys.readouterr()
     assert diagnose.main(argv) == 0
