@@ -34,7 +34,7 @@ def _list_of(kind):
         try:
             return [kind(item) for item in text.split(",") if item]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
     return parse
 
 
@@ -129,8 +129,9 @@ def main(argv=None) -> int:
     from jaxtopo.data.common import to_unit_float
     from jaxtopo.training import data as data_lib
     from jaxtopo.training import load_config, override, quick_config, train_and_evaluate
+    from jaxtopo.training.checkpoints import latest_checkpoint_step
     from jaxtopo.training.config import ConfigError, user_error_status
-    from jaxtopo.training.diagnostics import MATCHING_LOSSES, latest_step
+    from jaxtopo.training.diagnostics import MATCHING_LOSSES
 
     try:
         config = load_config(args.config)
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
             if step in done:
                 records.append(done[step])
                 continue
-            trained = latest_step(workdir)
+            trained = latest_checkpoint_step(workdir)
             if trained is not None and trained > step:
                 raise ConfigError(f"{workdir} is trained to step {trained}, past step {step}, which has no "
                                   f"measurement in {records_path}: start in a new --out")

@@ -12,6 +12,17 @@ import jax
 import orbax.checkpoint as ocp
 
 
+def latest_checkpoint_step(workdir: str) -> int | None:
+    """The step of a run folder's latest checkpoint, None where it has none (creates nothing)."""
+    if not os.path.isdir(os.path.join(workdir, "checkpoints", "latest")):
+        return None
+    checkpoints = RunCheckpoints(workdir, create=False)
+    try:
+        return checkpoints.latest.latest_step()
+    finally:
+        checkpoints.close()
+
+
 class RunCheckpoints:
     """``workdir/checkpoints/latest`` (model + optimiser + step) and ``.../best`` (model only)."""
 

@@ -48,7 +48,6 @@ computed with ``pad=True`` and the T-construction by default, as the trainer's l
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 
 import jax
@@ -235,6 +234,7 @@ def gradient_diagnostics(model: nnx.Module, images, labels, loss_config,
     d_pixel = jax.grad(lambda z: objective(z, labels, pixel_config)[0])(logits)
     g_pixel, _ = pullback(d_pixel)
     likelihoods = np.asarray(jax.nn.sigmoid(logits))[..., 0]
+    strong_pixels = {}  # (construction, pad) -> feature_pixels: sat and wt share one
     out = []
     for name in losses:
         topo_config = loss_config.copy()
@@ -245,8 +245,10 @@ def gradient_diagnostics(model: nnx.Module, images, labels, loss_config,
 
         value, d_topo = jax.value_and_grad(topo_value)(logits)
         g_topo, _ = pullback(d_topo)
-        strong = feature_pixels(likelihoods, threshold=threshold, construction=construction_of(loss_config, name),
-                                pad=topo_config.pad)
+        key = (construction_of(loss_config, name), topo_config.pad)
+        if key not in strong_pixels:
+            strong_pixels[key] = feature_pixels(likelihoods, threshold=threshold, construction=key[0], pad=key[1])
+        strong = strong_pixels[key]
         push = np.abs(np.asarray(d_topo))[..., 0]
         critical = jnp.abs(d_topo) > 0
         count = jnp.sum(critical)
@@ -261,19 +263,6 @@ def gradient_diagnostics(model: nnx.Module, images, labels, loss_config,
             topo_value=float(value),
             on_features=float(push[strong].sum() / push.sum()) if push.sum() > 0 else float("nan")))
     return out
-
-
-def latest_step(workdir: str) -> int | None:
-    """The step of a run folder's latest checkpoint, None where it has none."""
-    from jaxtopo.training.checkpoints import RunCheckpoints
-
-    if not os.path.isdir(os.path.join(workdir, "checkpoints", "latest")):
-        return None
-    checkpoints = RunCheckpoints(workdir, create=False)
-    try:
-        return checkpoints.latest.latest_step()
-    finally:
-        checkpoints.close()
 
 
 def latest_model(config, workdir: str, in_channels: int) -> tuple[int, nnx.Module]:

@@ -55,7 +55,7 @@ from jaxtopo.host.image_loss import HOST_CLOCK
 from jaxtopo.metrics import dice, segmentation_metrics
 from jaxtopo.models.unet import UNet
 from jaxtopo.training import data as data_lib
-from jaxtopo.training.checkpoints import RunCheckpoints
+from jaxtopo.training.checkpoints import RunCheckpoints, latest_checkpoint_step
 from jaxtopo.training.config import (
     ConfigError,
     RunFolderError,
@@ -329,13 +329,7 @@ def predict_with_run(config, workdir: str, images) -> np.ndarray:
 
 
 def _has_checkpoint(workdir: str) -> bool:
-    if not os.path.isdir(os.path.join(workdir, "checkpoints", "latest")):
-        return False
-    checkpoints = RunCheckpoints(workdir, create=False)
-    try:
-        return checkpoints.latest.latest_step() is not None
-    finally:
-        checkpoints.close()
+    return latest_checkpoint_step(workdir) is not None
 
 
 def _initial_model_state(config, workdir: str, model_state):
