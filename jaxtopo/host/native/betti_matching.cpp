@@ -18,20 +18,23 @@
 // sweeps (f and c, both dimensions) and replays the target's dual merges with comparison ages
 // instead of sweeping the target again.
 //
-// Speed (300x300, one core of a 2-core AMD EPYC VM: about 26-30 ms, a third sorting, the rest
-// sweeps): the prediction's edges are put in order by one stable LSD radix sort of value keys
-// (edges are generated in index order, so ties stay in index order; digit passes that every key
-// shares are skipped). The comparison image equals f wherever g >= f, which for a binary target
-// is everywhere off its foreground; when at most 1 pixel in 8 differs, only the edges touching
-// those pixels are sorted and merged into f's order (Filtered::derive; about 2.5 ms less on a
-// tubular 300x300 target). The union-finds of image persistence share one partition, so one
+// Speed (300x300, one core of a 2-core AMD EPYC VM: about 23-24 ms of thread CPU time; about
+// 4.5 ms building the prediction's edge lists, 3.3 ms deriving the comparison's, 13 ms in the
+// sweeps): on V the prediction's edges are put in order from a stable LSD radix sort of its
+// pixels (build_vertices: an edge's value is its larger pixel's, so each pixel gives its edges
+// to lower neighbours, already in index order; half the keys of an edge sort). On T the edges
+// themselves are radix-sorted (edges are generated in index order, so ties stay in index order;
+// digit passes that every key shares are skipped). The comparison image equals f wherever
+// g >= f, which for a binary target is everywhere off its foreground; when at most 1 pixel in 8
+// differs, only the edges touching those pixels are sorted and merged into f's order
+// (Filtered::derive). The union-finds of image persistence share one partition, so one
 // union-find whose components remember their oldest node under several ages serves them all;
 // its parent array is kept alone so that finds, which wait on memory, touch 4 bytes a node, and
-// the sweeps prefetch the parents of the nodes 16 edges ahead (about 1 ms). On V, dimension 0
-// skips the edges that merged in the dual sweep (by duality they close loops). Buffers are kept
-// per thread, so repeated calls touch no fresh pages. What is left is mostly memory latency of
-// finds and age comparisons on edges in value order; docs/betti-matching.md says where more
-// speed could come from.
+// the sweeps prefetch the parents of the nodes 16 edges ahead. On V, dimension 0 skips the edges
+// that merged in the dual sweep (by duality they close loops). Buffers are kept per thread, so
+// repeated calls touch no fresh pages. Sweeps that enter pixels instead of edges were measured
+// and are slower (docs/betti-matching.md, "Speed", says by how much and where more speed could
+// come from).
 //
 // Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
 
@@ -135,7 +138,7 @@ struct Filtered {
   std::vector<uint8_t> dual_merged;
   std::vector<Item<typename Bits<T>::U>> items, buffer;
   std::vector<uint32_t> histogram;
-  std::vector<int32_t> ids;  // the edges of a run of equal values (build_vertices)
+  std::vector<int32_t> run_edges;  // the edges of a run of equal values (build_vertices)
 
   // Items (in id order) into increasing (key, id): the stable radix sort keeps ties in id order.
   void sort_items() {
@@ -233,7 +236,7 @@ struct Filtered {
   // neighbours (and, between two pixels of value v, the edge once). With the pixels sorted by
   // (value, index), a pixel alone at its value gives its edges in index order by construction
   // (up, left, down, right); a run of equal values gives its edges, which are sorted. The result
-  // is exactly the edge sort's, with half the keys to sort (measured at 300x300: 9.5 ms -> 4.7 ms for the prediction).
+  // is exactly the edge sort's, with half the keys to sort (300x300: 4.7 ms instead of 9.5).
   void build_vertices(const T* image, const Graphs& gr) {
     build_nodes(image, gr);
     const int32_t h = gr.height, w = gr.width, n = h * w, sw = w - 1, exterior = gr.dual_nodes - 1;
@@ -254,7 +257,7 @@ struct Filtered {
       dual_edges[k] = Edge<T>{a, b, pixel, value};
       k += keep;
     };
-    std::vector<int32_t>& run = ids;
+    std::vector<int32_t>& run = run_edges;
     for (int32_t i = 0; i < n;) {
       int32_t j = i + 1;
       while (j < n && items[j].key == items[i].key) ++j;
