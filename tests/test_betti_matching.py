@@ -196,6 +196,36 @@ def test_equals_matrix_reduction_reference(backend, construction, kind):
         assert run(f, g, construction, backend) == want, (f.tolist(), g.tolist())
 
 
+def targets_without_pairs_in_a_dimension(shape=(10, 12)):
+    """Targets (g = 1 - label) with no finite pair in dimension 0, 1 or either: the engine skips the
+    comparison's sweeps of such a dimension, which must change nothing."""
+    no_pairs = np.ones(shape)
+    no_pairs[4, :] = 0  # one bar: connected, no hole
+    dots = np.ones(shape)
+    dots[1::4, 1::4] = 0  # components, no hole: no dimension-1 pair
+    one_ring = np.ones(shape)
+    one_ring[2:7, 2] = one_ring[2:7, 6] = one_ring[2, 2:7] = one_ring[6, 2:7] = 0  # one hole, connected
+    return {"bar": no_pairs, "dots": dots, "ring": one_ring, "empty": np.ones(shape), "full": np.zeros(shape)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("construction", ["V", "T"])
+def test_targets_without_pairs_in_a_dimension(backend, construction):
+    rng = np.random.default_rng(7)
+    for name, g in targets_without_pairs_in_a_dimension().items():
+        f = rng.random(g.shape)
+        f_quantised = rng.integers(0, 3, g.shape) / 2.0
+        for pred in (f, f_quantised):
+            got, want = run(pred, g, construction, backend), reference(pred, g, construction)
+            assert got == want, (name, construction)
+            # the case is what it says: the target has no pair in some dimension (matched +
+            # unmatched pairs, per dimension), the continuous prediction pairs in both
+            target_pairs = [len(got[dim][0]) + len(got[dim][2]) for dim in (0, 1)]
+            assert 0 in target_pairs, (name, target_pairs)
+            if pred is f:
+                assert all(len(got[dim][0]) + len(got[dim][1]) > 0 for dim in (0, 1)), name
+
+
 def test_t_continuous_values():
     # T on tie-free images, on values (independent of how ties between cells are broken): the
     # python backend against the reference.

@@ -598,6 +598,12 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   const int32_t nodes = ws.graphs.dual_nodes;
   Components& uf = ws.components;
   Filtered<T>& im = ws.image;
+  if (target.pairs[1].empty()) {  // nothing to match: the prediction's pairs alone
+    dual_sweep(im, uf, nodes, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+      if (e.value != im.dual_value[young]) out.add_pair(e.pixel, im.dual_pixel[young]);
+    });
+    return;
+  }
   Filtered<T>& comp = ws.comparison;
   const DualOlder<T> older_c{comp.dual_value.data()};
   // the prediction's pairs, keyed by the node that dies in the comparison-aged components
@@ -606,6 +612,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     const int32_t young_c = uf.younger(1, x, y, young == x ? y : x, older_c);
     if (e.value != im.dual_value[young]) ws.key_pred[young_c] = out.add_pair(e.pixel, im.dual_pixel[young]);
   });
+  if (out.pred_count == 0) return;
   // the target's: its merges replayed with comparison ages
   std::vector<int32_t>& oldest = ws.oldest_c;
   oldest.resize(nodes);
@@ -633,6 +640,7 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   primal_sweep(im, uf, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (im.f[young] != e.value) ws.key_pred[young] = out.add_pair(young, e.pixel);
   });
+  if (out.pred_count == 0 || target.pairs[0].empty()) return;  // nothing to match
   // image persistence: Kruskal in the comparison order; components aged by c, f and g
   const Filtered<T>& comp = ws.comparison;
   const PrimalOlder<T> older_f{im.f}, older_g{target.values.data()};
@@ -645,15 +653,10 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   });
 }
 
-// Buffers: prediction pairs and matches of dimension 0, then of dimension 1, each 2 * (H * W + 1)
-// int64; counts receives their row counts in the same order.
+// The comparison image c = min(f, g) and its edges in order, derived from the prediction's.
 template <typename T>
-int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** buffers, int64_t* counts) {
+void comparison(const T* f, const PreparedTarget<T>& target, Workspace<T>& ws) {
   const int32_t n = target.height * target.width;
-  for (int32_t p = 0; p < n; ++p)
-    if (!std::isfinite(f[p])) return -2;
-  Workspace<T>& ws = workspace<T>();
-  ws.graphs.build(target.height, target.width, target.construction);
   ws.comparison_values.resize(n);
   ws.changed.resize(n);
   const T* g = target.values.data();
@@ -664,8 +667,23 @@ int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** bu
     ws.changed[p] = lower;
     changed += lower;
   }
-  ws.image.build(f, ws.graphs);
   ws.comparison.derive(ws.comparison_values.data(), ws.graphs, ws.image, ws.changed.data(), changed);
+}
+
+// Buffers: prediction pairs and matches of dimension 0, then of dimension 1, each 2 * (H * W + 1)
+// int64; counts receives their row counts in the same order.
+template <typename T>
+int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** buffers, int64_t* counts) {
+  const int32_t n = target.height * target.width;
+  for (int32_t p = 0; p < n; ++p)
+    if (!std::isfinite(f[p])) return -2;
+  Workspace<T>& ws = workspace<T>();
+  ws.graphs.build(target.height, target.width, target.construction);
+  ws.image.build(f, ws.graphs);
+  // Matching needs the comparison image, unless the target has no pairs in either dimension. A
+  // dimension where the target (or the prediction) has no pair skips its comparison sweep: the
+  // sweeps of a connected target without holes cost nothing.
+  if (!target.pairs[0].empty() || !target.pairs[1].empty()) comparison(f, target, ws);
   for (int dim = 1; dim >= 0; --dim) {  // dimension 1 first: it marks the edges dimension 0 skips
     Output out;
     out.pred = buffers[2 * dim];
