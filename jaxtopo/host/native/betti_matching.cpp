@@ -18,8 +18,8 @@
 // sweeps (f and c, both dimensions) and replays the target's dual merges with comparison ages
 // instead of sweeping the target again.
 //
-// Speed (300x300, one core of a 2-core AMD EPYC VM: about 23-24 ms of thread CPU time; about
-// 4.5 ms building the prediction's edge lists, 3.3 ms deriving the comparison's, 13 ms in the
+// Speed (300x300, one core of a 2-core AMD EPYC VM: about 20-24 ms of thread CPU time; about
+// 4.5 ms building the prediction's edge lists, 3.3 ms deriving the comparison's, 9-13 ms in the
 // sweeps): on V the prediction's edges are put in order from a stable LSD radix sort of its
 // pixels (build_vertices: an edge's value is its larger pixel's, so each pixel gives its edges
 // to lower neighbours, already in index order; half the keys of an edge sort). On T the edges
@@ -31,10 +31,11 @@
 // union-find whose components remember their oldest node under several ages serves them all;
 // its parent array is kept alone so that finds, which wait on memory, touch 4 bytes a node, and
 // the sweeps prefetch the parents of the nodes 16 edges ahead. On V, dimension 0 skips the edges
-// that merged in the dual sweep (by duality they close loops). Buffers are kept per thread, so
-// repeated calls touch no fresh pages. Sweeps that enter pixels instead of edges were measured
-// and are slower (docs/betti-matching.md, "Speed", says by how much and where more speed could
-// come from).
+// that merged in the dual sweep (by duality they close loops). A dimension where the target (or
+// the prediction) has no pair skips its comparison sweep: nothing can match there. Buffers are
+// kept per thread, so repeated calls touch no fresh pages. Sweeps that enter pixels instead of
+// edges were measured and are slower (docs/betti-matching.md, "Speed", says by how much and
+// where more speed could come from).
 //
 // Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
 
