@@ -509,14 +509,16 @@ Workspace<T>& workspace() {
 }
 
 // Dimension 1 of one input: its dual Kruskal sweep (marking, on V, the edges dimension 0 skips).
-// `on_merge(e, x, y, young)` sees every merge.
+// `on_merge(e, x, y, young)` sees every merge. With `pending`, the sweep stops once *pending is 0
+// (a comparison sweep: no match is possible any more).
 template <typename T, typename OnMerge>
-void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge) {
+void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge,
+                const int32_t* pending = nullptr) {
   uf.reset(nodes, ages);
   const DualOlder<T> older{im.dual_value.data()};
   const bool mark = !im.dual_merged.empty();
   int32_t merges_left = nodes - 1;  // the dual graph is connected through the exterior
-  for (size_t i = im.dual_edges.size(); i-- > 0 && merges_left > 0;) {
+  for (size_t i = im.dual_edges.size(); i-- > 0 && merges_left > 0 && (!pending || *pending > 0);) {
     if (i >= kPrefetch) uf.prefetch(im.dual_edges[i - kPrefetch]);
     const Edge<T>& e = im.dual_edges[i];
     const int32_t x = uf.find(e.x), y = uf.find(e.y);
@@ -528,14 +530,15 @@ void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerg
 }
 
 // Dimension 0 of one input: its primal Kruskal sweep, skipping (V) the edges that merged in the
-// dual. `on_merge(e, x, y, young)` sees every merge.
+// dual. `on_merge(e, x, y, young)` sees every merge; `pending` as for dual_sweep.
 template <typename T, typename OnMerge>
-void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge) {
+void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge,
+                  const int32_t* pending = nullptr) {
   uf.reset(n, ages);
   const PrimalOlder<T> older{im.f};
   const bool skip = !im.dual_merged.empty();
   int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
-  for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
+  for (size_t i = 0; i < im.edges.size() && merges_left > 0 && (!pending || *pending > 0); ++i) {
     if (i + kPrefetch < im.edges.size()) uf.prefetch(im.edges[i + kPrefetch]);
     if (skip && im.dual_merged[i]) continue;
     const Edge<T>& e = im.edges[i];
@@ -625,11 +628,15 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     oldest[root] = x_older ? ox : oy;
     if (m.pair >= 0) ws.key_target[x_older ? oy : ox] = m.pair;
   }
-  // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node
+  // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node; a
+  // node dies once, so the sweep is done when every node keyed by both has died
+  int32_t pending = 0;
+  for (int32_t v = 0; v < nodes; ++v) pending += ws.key_pred[v] >= 0 && ws.key_target[v] >= 0;
   dual_sweep(comp, uf, nodes, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
-    if (e.value != comp.dual_value[young] && ws.key_pred[young] >= 0 && ws.key_target[young] >= 0)
-      out.add_match(ws.key_pred[young], ws.key_target[young]);
-  });
+    if (ws.key_pred[young] < 0 || ws.key_target[young] < 0) return;
+    --pending;
+    if (e.value != comp.dual_value[young]) out.add_match(ws.key_pred[young], ws.key_target[young]);
+  }, &pending);
 }
 
 template <typename T>
@@ -645,13 +652,17 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   // image persistence: Kruskal in the comparison order; components aged by c, f and g
   const Filtered<T>& comp = ws.comparison;
   const PrimalOlder<T> older_f{im.f}, older_g{target.values.data()};
+  // a target pair can match only where its birth pixel dies under g's ages, which happens once:
+  // the sweep is done when all have died
+  int32_t pending = static_cast<int32_t>(target.pairs[0].size() / 2);
   primal_sweep(comp, uf, n, 3, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young_c) {
     const int32_t r = young_c == x ? y : x;
     const int32_t young_f = uf.younger(1, x, y, r, older_f);
     const int32_t young_g = uf.younger(2, x, y, r, older_g);
-    if (comp.f[young_c] != e.value && ws.key_pred[young_f] >= 0 && target.born0[young_g] >= 0)
-      out.add_match(ws.key_pred[young_f], target.born0[young_g]);
-  });
+    if (target.born0[young_g] < 0) return;
+    --pending;
+    if (comp.f[young_c] != e.value && ws.key_pred[young_f] >= 0) out.add_match(ws.key_pred[young_f], target.born0[young_g]);
+  }, &pending);
 }
 
 // The comparison image c = min(f, g) and its edges in order, derived from the prediction's.
