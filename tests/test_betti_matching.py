@@ -199,13 +199,13 @@ def test_equals_matrix_reduction_reference(backend, construction, kind):
 def targets_without_pairs_in_a_dimension(shape=(10, 12)):
     """Targets (g = 1 - label) with no finite pair in dimension 0, 1 or either: the engine skips the
     comparison's sweeps of such a dimension, which must change nothing."""
-    no_pairs = np.ones(shape)
-    no_pairs[4, :] = 0  # one bar: connected, no hole
+    bar = np.ones(shape)
+    bar[4, :] = 0  # connected, no hole
     dots = np.ones(shape)
     dots[1::4, 1::4] = 0  # components, no hole: no dimension-1 pair
     one_ring = np.ones(shape)
     one_ring[2:7, 2] = one_ring[2:7, 6] = one_ring[2, 2:7] = one_ring[6, 2:7] = 0  # one hole, connected
-    return {"bar": no_pairs, "dots": dots, "ring": one_ring, "empty": np.ones(shape), "full": np.zeros(shape)}
+    return {"bar": bar, "dots": dots, "ring": one_ring, "empty": np.ones(shape), "full": np.zeros(shape)}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

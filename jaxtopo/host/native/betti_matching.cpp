@@ -602,21 +602,19 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   const int32_t nodes = ws.graphs.dual_nodes;
   Components& uf = ws.components;
   Filtered<T>& im = ws.image;
-  if (target.pairs[1].empty()) {  // nothing to match: the prediction's pairs alone
-    dual_sweep(im, uf, nodes, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
-      if (e.value != im.dual_value[young]) out.add_pair(e.pixel, im.dual_pixel[young]);
-    });
-    return;
-  }
   Filtered<T>& comp = ws.comparison;
   const DualOlder<T> older_c{comp.dual_value.data()};
-  // the prediction's pairs, keyed by the node that dies in the comparison-aged components
-  ws.key_pred.assign(nodes, -1);
-  dual_sweep(im, uf, nodes, 2, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+  // the prediction's pairs, keyed (when the target has pairs to match) by the node that dies in
+  // the comparison-aged components
+  const bool match = !target.pairs[1].empty();
+  if (match) ws.key_pred.assign(nodes, -1);
+  dual_sweep(im, uf, nodes, match ? 2 : 1, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+    const int32_t pair = e.value != im.dual_value[young] ? out.add_pair(e.pixel, im.dual_pixel[young]) : -1;
+    if (!match) return;
     const int32_t young_c = uf.younger(1, x, y, young == x ? y : x, older_c);
-    if (e.value != im.dual_value[young]) ws.key_pred[young_c] = out.add_pair(e.pixel, im.dual_pixel[young]);
+    if (pair >= 0) ws.key_pred[young_c] = pair;
   });
-  if (out.pred_count == 0) return;
+  if (!match || out.pred_count == 0) return;  // nothing can match
   // the target's: its merges replayed with comparison ages
   std::vector<int32_t>& oldest = ws.oldest_c;
   oldest.resize(nodes);
@@ -661,7 +659,8 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     const int32_t young_g = uf.younger(2, x, y, r, older_g);
     if (target.born0[young_g] < 0) return;
     --pending;
-    if (comp.f[young_c] != e.value && ws.key_pred[young_f] >= 0) out.add_match(ws.key_pred[young_f], target.born0[young_g]);
+    if (comp.f[young_c] != e.value && ws.key_pred[young_f] >= 0)
+      out.add_match(ws.key_pred[young_f], target.born0[young_g]);
   }, &pending);
 }
 
@@ -693,8 +692,8 @@ int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** bu
   ws.graphs.build(target.height, target.width, target.construction);
   ws.image.build(f, ws.graphs);
   // Matching needs the comparison image, unless the target has no pairs in either dimension. A
-  // dimension where the target (or the prediction) has no pair skips its comparison sweep: the
-  // sweeps of a connected target without holes cost nothing.
+  // dimension where the target (or the prediction) has no pair skips its comparison sweep, so
+  // against a connected target without holes only the prediction's own sweeps run.
   if (!target.pairs[0].empty() || !target.pairs[1].empty()) comparison(f, target, ws);
   for (int dim = 1; dim >= 0; --dim) {  // dimension 1 first: it marks the edges dimension 0 skips
     Output out;
