@@ -49,11 +49,18 @@ inline double spatial_weight(double spread, int32_t weight_power, double low) {
   return std::min(1.0, std::max(low, weight));
 }
 
-// Buffers reused by every call on the same thread (reached once per call, then by pointer).
+// Buffers reused by every call on the same thread (reached once per call, then by reference).
 struct Buffers {
   std::vector<int64_t> creator[2], destroyer[2], matched_to;
   std::vector<double> points, xy;
 };
+
+// Not inlined: in the shared library a thread_local's address comes from __tls_get_addr, which GCC
+// may recompute inside loops once the accessor is inlined (betti_matching.cpp measured the cost).
+__attribute__((noinline)) Buffers& thread_buffers() {
+  thread_local Buffers buffers;
+  return buffers;
+}
 
 template <typename T>
 int64_t image_loss(const T* f, int32_t height, int32_t width, int32_t construction,
@@ -64,8 +71,7 @@ int64_t image_loss(const T* f, int32_t height, int32_t width, int32_t constructi
   // the target arrays hold dimension 0's points, then dimension 1's
   const double* target_points[2] = {target_points_all, target_points_all + 2 * target_count[0]};
   const double* target_xy[2] = {target_xy_all, target_xy_all + 2 * target_count[0]};
-  thread_local Buffers buffers;
-  Buffers& b = buffers;
+  Buffers& b = thread_buffers();
   const int64_t size = int64_t(height) * width;
   for (int dim = 0; dim < 2; ++dim) {
     b.creator[dim].resize(size);

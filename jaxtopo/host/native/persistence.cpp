@@ -55,8 +55,10 @@ struct Workspace {
   std::vector<uint8_t> entered;
 };
 
+// Not inlined: in the shared library a thread_local's address comes from __tls_get_addr, which GCC
+// may recompute inside loops once the accessor is inlined (betti_matching.cpp measured the cost).
 template <typename U>
-Workspace<U>& workspace() {
+__attribute__((noinline)) Workspace<U>& workspace() {
   thread_local Workspace<U> space;
   return space;
 }
