@@ -61,6 +61,11 @@ def interleaved_medians(fns: dict, repeats: int, block_s: float = 0.05) -> dict:
     On a shared machine the speed drifts over seconds; each round times every function once, so
     a slow stretch hits all of them and the ratios stay fair. A fast function is called several
     times per round (a block of about block_s seconds), which smooths the scheduler's noise.
+    Each block starts with one untimed call of its function: Betti-Matching-3D works on a thread
+    of its own while the calling thread sleeps, and on this project's VMs the first call after
+    such a sleep ran up to 1.4x slower than the next (docs/betti-matching.md, "Speed"), which a
+    fixed order charged to whichever function came next, every round. A batch of images, as in
+    training, is a run of such next calls.
     """
     calls = {}
     for name, fn in fns.items():
@@ -70,6 +75,7 @@ def interleaved_medians(fns: dict, repeats: int, block_s: float = 0.05) -> dict:
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn()  # untimed: the thread is busy when the block starts
             start = time.perf_counter()
             for _ in range(calls[name]):
                 fn()
