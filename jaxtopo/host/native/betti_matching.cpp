@@ -197,6 +197,7 @@ struct Filtered {
   }
 
   void build(const T* image, const Graphs& gr) {
+    from = nullptr;
     if (gr.vertices()) return build_vertices(image, gr);
     build_nodes(image, gr);
     const int K = gr.primal_k();
@@ -310,19 +311,23 @@ struct Filtered {
     dual_merged.assign(m, 0);
   }
 
-  // The same as build(image, gr), but derives the order from `from` (built from another image of
-  // the same shape) when the two images differ on few pixels, as the comparison image c = min(f, g)
-  // and the prediction f do when the target is sparse: c equals f off the target's foreground
-  // (where g = 1 >= f) and is 0 on it. An edge with no changed pixel (changed[p] == 0) has the
-  // same value and pixel in both images, so those edges keep their relative order; only the
-  // edges touching a changed pixel are sorted (in edge-index order, then by the stable radix
-  // sort), and the two (value, index)-ordered streams are merged. The result is exactly build's.
-  // `changed_pixels` is the number of changed pixels; with too many, a full sort is cheaper.
-  void derive(const T* image, const Graphs& gr, const Filtered& from, const uint8_t* changed, int64_t changed_pixels) {
+  // The comparison image c = min(f, g) from the prediction f (`source`, built), when the two
+  // differ on few pixels, as they do when the target is sparse: c equals f off the target's
+  // foreground (where g = 1 >= f) and is 0 on it. An edge with no changed pixel (changed[p] == 0)
+  // has the same value and pixel in both images, so those edges keep their relative order; only
+  // the edges touching a changed pixel are sorted (in edge-index order, then by the stable radix
+  // sort) into `touched` (T: and `touched_dual`). Nothing else is copied: `visit_primal` and
+  // `dual_up_to` merge the two orders when asked. `changed_pixels` is the number of changed
+  // pixels; with too many, a full build is cheaper.
+  void derive(const T* image, const Graphs& gr, const Filtered& source, const uint8_t* changed_pixel,
+              int64_t changed_pixels) {
     const int64_t n = int64_t(gr.height) * gr.width;
     // measured at 300x300: with changed pixels scattered at random, merging gains nothing from
     // about 1 pixel in 8 on (a quarter of the edges touched); thin structures gain more
     if (changed_pixels * 8 > n) return build(image, gr);
+    from = &source;
+    changed = changed_pixel;
+    vertices = gr.vertices();
     build_nodes(image, gr);
     const int32_t h = gr.height, w = gr.width;
     // a row with no changed pixel in it or in the next row anchors no touched edge
@@ -352,23 +357,19 @@ struct Filtered {
       }
     }
     sort_items();
-    edges.resize(from.edges.size());
-    edge_ids.resize(from.edges.size());
-    size_t k = 0;
-    if (gr.vertices()) {
-      dual_edges.resize(from.edges.size());
-      dual_merged.assign(from.edges.size(), 0);
-      merge(from.edges, from.edge_ids, changed, [&](size_t i) {
-        edges[k] = from.edges[i], edge_ids[k] = from.edge_ids[i], dual_edges[k++] = from.dual_edges[i];
-      }, [&](int32_t id) {
-        edges[k] = primal_edge(id, gr), edge_ids[k] = id, dual_edges[k] = square_edge(edges[k], id, gr), ++k;
-      });
+    touched.resize(items.size());
+    touched_ids.resize(items.size());
+    for (size_t j = 0; j < items.size(); ++j) {
+      touched_ids[j] = items[j].id;
+      touched[j] = primal_edge(items[j].id, gr);
+    }
+    if (vertices) {  // the dual edges are the primal edges, between squares
+      touched_dual.resize(items.size());
+      for (size_t j = 0; j < items.size(); ++j) touched_dual[j] = square_edge(touched[j], touched_ids[j], gr);
+      touched_dual_ids = touched_ids;
       return;
     }
-    merge(from.edges, from.edge_ids, changed, [&](size_t i) { edges[k] = from.edges[i], edge_ids[k++] = from.edge_ids[i]; },
-          [&](int32_t id) { edges[k] = primal_edge(id, gr), edge_ids[k++] = id; });
     // T dual edges (types 0 down, 1 right, 2 exterior) touching a changed pixel
-    dual_merged.clear();
     items.clear();
     for (int32_t r = 0; r < h; ++r) {
       if (!row_touched[r]) continue;
@@ -381,35 +382,102 @@ struct Filtered {
       }
     }
     sort_items();
-    dual_edges.resize(from.dual_edges.size());
-    dual_edge_ids.resize(from.dual_edges.size());
-    k = 0;
-    const int32_t exterior = gr.dual_nodes - 1;
-    merge(from.dual_edges, from.dual_edge_ids, changed, [&](size_t i) {
-      dual_edges[k] = from.dual_edges[i], dual_edge_ids[k++] = from.dual_edge_ids[i];
-    }, [&](int32_t id) { dual_edges[k] = pixel_edge(id, gr), dual_edge_ids[k++] = id; }, exterior);
+    touched_dual.resize(items.size());
+    touched_dual_ids.resize(items.size());
+    for (size_t j = 0; j < items.size(); ++j) {
+      touched_dual_ids[j] = items[j].id;
+      touched_dual[j] = pixel_edge(items[j].id, gr);
+    }
+  }
+
+  // fn(edge) for the primal edges in increasing (value, index) until fn returns false.
+  template <typename Fn>
+  void visit_primal(Fn fn) const {
+    if (!from) {
+      for (const Edge<T>& e : edges)
+        if (!fn(e)) return;
+      return;
+    }
+    merged(from->edges, from->edges, from->edge_ids, touched, touched_ids, -1, std::numeric_limits<U>::max(), fn);
+  }
+
+  // The dual edges of value <= `limit` in increasing (value, index): a prefix of dual_edges, or
+  // (derived) the merge, written to `out`.
+  std::pair<const Edge<T>*, size_t> dual_up_to(T limit, std::vector<Edge<T>>& out) const {
+    if (!from) {
+      const size_t count = std::upper_bound(dual_edges.begin(), dual_edges.end(), limit,
+                                            [](T v, const Edge<T>& e) { return v < e.value; }) - dual_edges.begin();
+      return {dual_edges.data(), count};
+    }
+    out.clear();
+    auto keep = [&](const Edge<T>& e) { return out.push_back(e), true; };
+    if (vertices)  // V: the changed check and the order come from the primal edges at the same place
+      merged(from->edges, from->dual_edges, from->edge_ids, touched_dual, touched_dual_ids, -1, ordered_bits(limit), keep);
+    else
+      merged(from->dual_edges, from->dual_edges, from->dual_edge_ids, touched_dual, touched_dual_ids,
+             static_cast<int32_t>(dual_value.size()) - 1, ordered_bits(limit), keep);
+    return {out.data(), out.size()};
+  }
+
+  // link(a, b) for every dual edge (a, b) of value > `threshold`, in edge-index order: Kruskal's
+  // partition after those edges, and the oldest node of each part, do not depend on their order,
+  // and in index order the finds stay near each other in memory.
+  template <typename Link>
+  void dual_edges_above(const Graphs& gr, T threshold, Link link) const {
+    const int32_t h = gr.height, w = gr.width, exterior = gr.dual_nodes - 1;
+    for (int32_t r = 0; r < h; ++r) {
+      for (int32_t c = 0; c < w; ++c) {
+        const int32_t p = r * w + c;
+        if (gr.vertices()) {  // the edge's value is its larger pixel's; the squares on its sides
+          const int32_t sw = w - 1;
+          if (r + 1 < h && std::max(f[p], f[p + w]) > threshold)
+            link(c == 0 ? exterior : r * sw + c - 1, c == w - 1 ? exterior : r * sw + c);
+          if (c + 1 < w && std::max(f[p], f[p + 1]) > threshold)
+            link(r == 0 ? exterior : (r - 1) * sw + c, r == h - 1 ? exterior : r * sw + c);
+          continue;
+        }
+        // T: the smaller pixel's value, between pixels or to the exterior
+        if (r + 1 < h && std::min(f[p], f[p + w]) > threshold) link(p, p + w);
+        if (c + 1 < w && std::min(f[p], f[p + 1]) > threshold) link(p, p + 1);
+        if ((r == 0 || r == h - 1 || c == 0 || c == w - 1) && f[p] > threshold) link(p, exterior);
+      }
+    }
   }
 
  private:
+  using U = typename Bits<T>::U;
+  // derive(): the image this one's order is derived from (nullptr: built), the changed pixels,
+  // and the edges that touch one, in this image's order, with their indices
+  const Filtered* from = nullptr;
+  const uint8_t* changed = nullptr;
+  bool vertices = false;
+  std::vector<Edge<T>> touched, touched_dual;
+  std::vector<int32_t> touched_ids, touched_dual_ids;
   std::vector<uint8_t> scratch;
 
-  // Merges, in increasing (value, index), the entries of `sorted` that touch no changed pixel
-  // (take_old(i)) with the sorted touched `items` (take_new(id)). A node equal to `outside` (the T
-  // exterior) has no pixel and never changes.
-  template <typename TakeOld, typename TakeNew>
-  void merge(const std::vector<Edge<T>>& sorted, const std::vector<int32_t>& ids, const uint8_t* changed,
-             TakeOld take_old, TakeNew take_new, int32_t outside = -1) {
+  // fn(edge) in increasing (value, index) up to key `limit`, until fn returns false, over: the
+  // edges emit[i] of from's order whose `check[i]` touches no changed pixel, merged with the
+  // sorted `extra` (indices extra_ids). A node equal to `outside` (the T exterior) has no pixel.
+  template <typename Fn>
+  void merged(const std::vector<Edge<T>>& check, const std::vector<Edge<T>>& emit, const std::vector<int32_t>& ids,
+              const std::vector<Edge<T>>& extra, const std::vector<int32_t>& extra_ids, int32_t outside, U limit,
+              Fn fn) const {
     size_t j = 0;
-    const size_t touched = items.size();
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      const Edge<T>& e = sorted[i];
+    const size_t t = extra.size();
+    for (size_t i = 0; i < check.size(); ++i) {
+      const Edge<T>& e = check[i];
       if (changed[e.x] | (e.y != outside && changed[e.y])) continue;
-      const typename Bits<T>::U key = ordered_bits(e.value);
-      const int32_t id = ids[i];
-      while (j < touched && (items[j].key < key || (items[j].key == key && items[j].id < id))) take_new(items[j++].id);
-      take_old(i);
+      const U key = ordered_bits(e.value);
+      if (key > limit) break;
+      for (; j < t; ++j) {
+        const U extra_key = ordered_bits(extra[j].value);
+        if (extra_key > key || (extra_key == key && extra_ids[j] > ids[i])) break;
+        if (!fn(extra[j])) return;
+      }
+      if (!fn(emit[i])) return;
     }
-    while (j < touched) take_new(items[j++].id);
+    for (; j < t && ordered_bits(extra[j].value) <= limit; ++j)
+      if (!fn(extra[j])) return;
   }
 };
 
@@ -490,6 +558,7 @@ struct PreparedTarget {
   std::vector<int64_t> pairs[2];  // (birth, death) pixels, flat, per dimension
   std::vector<int32_t> born0;     // per pixel: the dimension-0 pair born there, or -1
   std::vector<Merge> dual_merges;
+  T loop_birth_max = 0;  // the largest value at which a dimension-1 pair is born
 };
 
 template <typename T>
@@ -499,7 +568,8 @@ struct Workspace {
   std::vector<T> comparison_values;
   std::vector<uint8_t> changed;  // per pixel: the comparison image differs from the prediction
   Components components;
-  std::vector<int32_t> key_pred, key_target, oldest_c;
+  std::vector<int32_t> key_pred, key_target, oldest_c, keyed_by_both;
+  std::vector<Edge<T>> comparison_edges;  // the comparison's dual edges that its sweep needs, when merged
 };
 
 // Not inlined: in the shared library a thread_local's address comes from __tls_get_addr, and once
@@ -511,37 +581,42 @@ __attribute__((noinline)) Workspace<T>& workspace() {
   return space;
 }
 
-// Dimension 1 of one input: its dual Kruskal sweep (marking, on V, the edges dimension 0 skips).
-// `on_merge(e, x, y, young)` sees every merge. With `pending`, the sweep stops once *pending is 0
-// (a comparison sweep: no match is possible any more).
+// Dual Kruskal over edges[count - 1] down to edges[0] on `uf` as it stands, until no merge is left
+// or (with `pending`) *pending is 0: `on_merge(e, x, y, young)` sees every merge, and marks[i]
+// (when given) is set where edges[i] merged. Returns the merges left.
 template <typename T, typename OnMerge>
-void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge,
-                const int32_t* pending = nullptr) {
-  uf.reset(nodes, ages);
-  const DualOlder<T> older{im.dual_value.data()};
-  const bool mark = !im.dual_merged.empty();
-  int32_t merges_left = nodes - 1;  // the dual graph is connected through the exterior
-  for (size_t i = im.dual_edges.size(); i-- > 0 && merges_left > 0 && (!pending || *pending > 0);) {
-    if (i >= kPrefetch) uf.prefetch(im.dual_edges[i - kPrefetch]);
-    const Edge<T>& e = im.dual_edges[i];
+int32_t dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, DualOlder<T> older, int32_t merges_left,
+                     uint8_t* marks, OnMerge on_merge, const int32_t* pending = nullptr) {
+  for (size_t i = count; i-- > 0 && merges_left > 0 && (!pending || *pending > 0);) {
+    if (i >= kPrefetch) uf.prefetch(edges[i - kPrefetch]);
+    const Edge<T>& e = edges[i];
     const int32_t x = uf.find(e.x), y = uf.find(e.y);
     if (x == y) continue;
     --merges_left;
-    if (mark) im.dual_merged[i] = 1;
+    if (marks) marks[i] = 1;
     on_merge(e, x, y, uf.link(x, y, older));
   }
+  return merges_left;
 }
 
-// Dimension 0 of one input: its primal Kruskal sweep, skipping (V) the edges that merged in the
-// dual. `on_merge(e, x, y, young)` sees every merge; `pending` as for dual_sweep.
+// Dimension 1 of one built input: its dual Kruskal sweep (marking, on V, the edges dimension 0
+// skips). `on_merge(e, x, y, young)` sees every merge.
 template <typename T, typename OnMerge>
-void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge,
-                  const int32_t* pending = nullptr) {
+void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge) {
+  uf.reset(nodes, ages);
+  dual_kruskal(im.dual_edges.data(), im.dual_edges.size(), uf, DualOlder<T>{im.dual_value.data()}, nodes - 1,
+               im.dual_merged.empty() ? nullptr : im.dual_merged.data(), on_merge);
+}
+
+// Dimension 0 of one built input: its primal Kruskal sweep, skipping (V) the edges that merged in
+// the dual. `on_merge(e, x, y, young)` sees every merge.
+template <typename T, typename OnMerge>
+void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge) {
   uf.reset(n, ages);
   const PrimalOlder<T> older{im.f};
   const bool skip = !im.dual_merged.empty();
   int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
-  for (size_t i = 0; i < im.edges.size() && merges_left > 0 && (!pending || *pending > 0); ++i) {
+  for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
     if (i + kPrefetch < im.edges.size()) uf.prefetch(im.edges[i + kPrefetch]);
     if (skip && im.dual_merged[i]) continue;
     const Edge<T>& e = im.edges[i];
@@ -572,6 +647,8 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
     }
     out.dual_merges.push_back({x, y, young, pair});
   });
+  out.loop_birth_max = -std::numeric_limits<T>::infinity();
+  for (size_t k = 0; k < out.pairs[1].size(); k += 2) out.loop_birth_max = std::max(out.loop_birth_max, g[out.pairs[1][k]]);
   out.born0.assign(n, -1);
   out.pairs[0].clear();
   primal_sweep(im, ws.components, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
@@ -631,13 +708,34 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   }
   // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node; a
   // node dies once, so the sweep is done when every node keyed by both has died
-  int32_t pending = 0;
-  for (int32_t v = 0; v < nodes; ++v) pending += ws.key_pred[v] >= 0 && ws.key_target[v] >= 0;
-  dual_sweep(comp, uf, nodes, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+  std::vector<int32_t>& keyed = ws.keyed_by_both;
+  keyed.clear();
+  for (int32_t v = 0; v < nodes; ++v)
+    if (ws.key_pred[v] >= 0 && ws.key_target[v] >= 0) keyed.push_back(v);
+  int32_t pending = static_cast<int32_t>(keyed.size());
+  if (pending == 0) return;
+  auto on_merge = [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (ws.key_pred[young] < 0 || ws.key_target[young] < 0) return;
     --pending;
     if (e.value != comp.dual_value[young]) out.add_match(ws.key_pred[young], ws.key_target[young]);
-  }, &pending);
+  };
+  // Only the deaths of those nodes matter, and none dies at an edge of value above t, the largest
+  // value at which a target loop is born (on a binary target: 0, so the edges above t are all but
+  // those inside the foreground). Why: c <= g, so such an edge is above t in g as well, and every
+  // g-edge above t is swept before any target loop is born; each part of the partition by the
+  // edges above t therefore lies inside one of the two components that a target merge joins,
+  // and the node keyed there is the oldest of its component, so of its part. The edges above t
+  // are only linked, in index order (their partition and each part's oldest node do not depend
+  // on the order, and index order keeps the finds near each other), and the sweep runs over the
+  // rest.
+  uf.reset(nodes, 1);
+  int32_t merges_left = nodes - 1;
+  comp.dual_edges_above(ws.graphs, target.loop_birth_max, [&](int32_t a, int32_t b) {
+    const int32_t x = uf.find(a), y = uf.find(b);
+    if (x != y) uf.link(x, y, older_c), --merges_left;
+  });
+  const auto edges = comp.dual_up_to(target.loop_birth_max, ws.comparison_edges);
+  dual_kruskal(edges.first, edges.second, uf, older_c, merges_left, nullptr, on_merge, &pending);
 }
 
 template <typename T>
@@ -656,15 +754,23 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   // a target pair can match only where its birth pixel dies under g's ages, which happens once:
   // the sweep is done when all have died
   int32_t pending = static_cast<int32_t>(target.pairs[0].size() / 2);
-  primal_sweep(comp, uf, n, 3, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young_c) {
-    const int32_t r = young_c == x ? y : x;
+  uf.reset(n, 3);
+  const PrimalOlder<T> older_c{comp.f};
+  int32_t merges_left = n - 1;
+  comp.visit_primal([&](const Edge<T>& e) {
+    if (merges_left == 0 || pending == 0) return false;
+    const int32_t x = uf.find(e.x), y = uf.find(e.y);
+    if (x == y) return true;
+    --merges_left;
+    const int32_t young_c = uf.link(x, y, older_c), r = young_c == x ? y : x;
     const int32_t young_f = uf.younger(1, x, y, r, older_f);
     const int32_t young_g = uf.younger(2, x, y, r, older_g);
-    if (target.born0[young_g] < 0) return;
+    if (target.born0[young_g] < 0) return true;
     --pending;
     if (comp.f[young_c] != e.value && ws.key_pred[young_f] >= 0)
       out.add_match(ws.key_pred[young_f], target.born0[young_g]);
-  }, &pending);
+    return true;
+  });
 }
 
 // The comparison image c = min(f, g) and its edges in order, derived from the prediction's.
