@@ -134,9 +134,13 @@ struct Filtered {
   // the edge index of each entry of `edges` and (T) of `dual_edges`, kept by `build` so that the
   // comparison image's order can be derived from this one (`derive`)
   std::vector<int32_t> edge_ids, dual_edge_ids;
-  // V only: dual_merged[i] says that dual_edges[i] (= edges[i]) merged two dual components. By
-  // Alexander duality such an edge closes a loop, so the dimension-0 sweep can skip it.
-  std::vector<uint8_t> dual_merged;
+  // V only (has_tree): the edges that the dual sweep did not merge on, in decreasing order, and
+  // how many; the edges below `unswept` were not reached (the sweep ends at its last merge). By
+  // Alexander duality these are exactly the edges on which the primal sweep merges, so the
+  // dimension-0 sweep takes them instead of the whole list.
+  std::vector<Edge<T>> tree;
+  size_t tree_count = 0, unswept = 0;
+  bool has_tree = false;
   std::vector<Item<typename Bits<T>::U>> items, buffer;
   std::vector<uint32_t> histogram;
   std::vector<int32_t> run_edges;  // the edges of a run of equal values (build_vertices)
@@ -214,13 +218,7 @@ struct Filtered {
       edge_ids[i] = items[i].id;
       edges[i] = primal_edge(items[i].id, gr);
     }
-    if (gr.vertices()) {  // the dual edges are the primal edges, between squares
-      dual_edges.resize(m);
-      dual_merged.assign(m, 0);
-      for (int32_t i = 0; i < m; ++i) dual_edges[i] = square_edge(edges[i], items[i].id, gr);
-      return;
-    }
-    dual_merged.clear();
+    has_tree = false;
     const int32_t md = static_cast<int32_t>(gr.dual.size());
     items.resize(md);
     for (int32_t i = 0; i < md; ++i) items[i] = {ordered_bits(pixel_edge(gr.dual[i], gr).value), gr.dual[i]};
@@ -308,7 +306,8 @@ struct Filtered {
     edges.resize(m);
     edge_ids.resize(m);
     dual_edges.resize(m);
-    dual_merged.assign(m, 0);
+    tree.resize(m);
+    has_tree = true;
   }
 
   // The comparison image c = min(f, g) from the prediction f (`source`, built), when the two
@@ -582,48 +581,74 @@ __attribute__((noinline)) Workspace<T>& workspace() {
 }
 
 // Dual Kruskal over edges[count - 1] down to edges[0] on `uf` as it stands, until no merge is left
-// or (with `pending`) *pending is 0: `on_merge(e, x, y, young)` sees every merge, and marks[i]
-// (when given) is set where edges[i] merged. Returns the merges left.
+// or (with `pending`) *pending is 0: `on_merge(e, x, y, young)` sees every merge, and where edges[i]
+// does not merge, primal[i] (V: the same edge between pixels) goes to tree[0], tree[1], ... when
+// `tree` is given.
+struct DualRun {
+  int32_t merges_left;
+  size_t unswept;  // edges[0 .. unswept) were not reached
+  size_t kept;     // edges written to tree
+};
 template <typename T, typename OnMerge>
-int32_t dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, DualOlder<T> older, int32_t merges_left,
-                     uint8_t* marks, OnMerge on_merge, const int32_t* pending = nullptr) {
-  for (size_t i = count; i-- > 0 && merges_left > 0 && (!pending || *pending > 0);) {
+DualRun dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, DualOlder<T> older, int32_t merges_left,
+                     const Edge<T>* primal, Edge<T>* tree, OnMerge on_merge, const int32_t* pending = nullptr) {
+  size_t i = count, kept = 0;
+  while (i > 0 && merges_left > 0 && (!pending || *pending > 0)) {
+    --i;
     if (i >= kPrefetch) uf.prefetch(edges[i - kPrefetch]);
     const Edge<T>& e = edges[i];
     const int32_t x = uf.find(e.x), y = uf.find(e.y);
-    if (x == y) continue;
+    if (x == y) {
+      if (tree) tree[kept++] = primal[i];
+      continue;
+    }
     --merges_left;
-    if (marks) marks[i] = 1;
     on_merge(e, x, y, uf.link(x, y, older));
   }
-  return merges_left;
+  return {merges_left, i, kept};
 }
 
-// Dimension 1 of one built input: its dual Kruskal sweep (marking, on V, the edges dimension 0
-// skips). `on_merge(e, x, y, young)` sees every merge.
+// Dimension 1 of one built input: its dual Kruskal sweep (keeping, on V, the edges dimension 0
+// merges on). `on_merge(e, x, y, young)` sees every merge.
 template <typename T, typename OnMerge>
 void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge) {
   uf.reset(nodes, ages);
-  dual_kruskal(im.dual_edges.data(), im.dual_edges.size(), uf, DualOlder<T>{im.dual_value.data()}, nodes - 1,
-               im.dual_merged.empty() ? nullptr : im.dual_merged.data(), on_merge);
+  const DualRun run = dual_kruskal(im.dual_edges.data(), im.dual_edges.size(), uf, DualOlder<T>{im.dual_value.data()},
+                                   nodes - 1, im.edges.data(), im.has_tree ? im.tree.data() : nullptr, on_merge);
+  im.tree_count = run.kept;
+  im.unswept = run.unswept;
 }
 
-// Dimension 0 of one built input: its primal Kruskal sweep, skipping (V) the edges that merged in
-// the dual. `on_merge(e, x, y, young)` sees every merge.
+// Dimension 0 of one built input: its primal Kruskal sweep, on V over the edges the dual sweep
+// did not merge on. `on_merge(e, x, y, young)` sees every merge.
 template <typename T, typename OnMerge>
 void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge) {
   uf.reset(n, ages);
   const PrimalOlder<T> older{im.f};
-  const bool skip = !im.dual_merged.empty();
-  int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
-  for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
-    if (i + kPrefetch < im.edges.size()) uf.prefetch(im.edges[i + kPrefetch]);
-    if (skip && im.dual_merged[i]) continue;
-    const Edge<T>& e = im.edges[i];
+  auto take = [&](const Edge<T>& e) {
     const int32_t x = uf.find(e.x), y = uf.find(e.y);
-    if (x == y) continue;
-    --merges_left;
-    on_merge(e, x, y, uf.link(x, y, older));
+    if (x != y) on_merge(e, x, y, uf.link(x, y, older));
+  };
+  if (!im.has_tree) {
+    int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
+    for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
+      if (i + kPrefetch < im.edges.size()) uf.prefetch(im.edges[i + kPrefetch]);
+      const Edge<T>& e = im.edges[i];
+      const int32_t x = uf.find(e.x), y = uf.find(e.y);
+      if (x == y) continue;
+      --merges_left;
+      on_merge(e, x, y, uf.link(x, y, older));
+    }
+    return;
+  }
+  // the unreached edges (the lowest), then the kept ones in increasing order
+  for (size_t i = 0; i < im.unswept; ++i) {
+    if (i + kPrefetch < im.unswept) uf.prefetch(im.edges[i + kPrefetch]);
+    take(im.edges[i]);
+  }
+  for (size_t k = im.tree_count; k-- > 0;) {
+    if (k >= kPrefetch) uf.prefetch(im.tree[k - kPrefetch]);
+    take(im.tree[k]);
   }
 }
 
@@ -735,7 +760,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     if (x != y) uf.link(x, y, older_c), --merges_left;
   });
   const auto edges = comp.dual_up_to(target.loop_birth_max, ws.comparison_edges);
-  dual_kruskal(edges.first, edges.second, uf, older_c, merges_left, nullptr, on_merge, &pending);
+  dual_kruskal<T>(edges.first, edges.second, uf, older_c, merges_left, nullptr, nullptr, on_merge, &pending);
 }
 
 template <typename T>
