@@ -540,6 +540,15 @@ struct DualOlder {
   const T* value;
   bool operator()(int32_t x, int32_t y) const { return value[x] > value[y] || (value[x] == value[y] && x > y); }
 };
+// The same, with two values per node side by side (value[2 * node + which]).
+template <typename T, int which>
+struct PairedDualOlder {
+  const T* value;
+  bool operator()(int32_t x, int32_t y) const {
+    const T a = value[2 * x + which], b = value[2 * y + which];
+    return a > b || (a == b && x > y);
+  }
+};
 
 // What a call needs of the target, computed once per target (jaxtopo caches it by content):
 // its values, its pairs, the pair born at each pixel (dimension 0), and its dual Kruskal sweep as
@@ -568,6 +577,7 @@ struct Workspace {
   std::vector<uint8_t> changed;  // per pixel: the comparison image differs from the prediction
   Components components;
   std::vector<int32_t> key_pred, key_target, oldest_c, keyed_by_both;
+  std::vector<T> both_dual_values;  // the prediction's and the comparison's, side by side
   std::vector<Edge<T>> comparison_edges;  // the comparison's dual edges that its sweep needs, when merged
 };
 
@@ -589,8 +599,8 @@ struct DualRun {
   size_t unswept;  // edges[0 .. unswept) were not reached
   size_t kept;     // edges written to tree
 };
-template <typename T, typename OnMerge>
-DualRun dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, DualOlder<T> older, int32_t merges_left,
+template <typename T, typename Older, typename OnMerge>
+DualRun dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, Older older, int32_t merges_left,
                      const Edge<T>* primal, Edge<T>* tree, OnMerge on_merge, const int32_t* pending = nullptr) {
   size_t i = count, kept = 0;
   while (i > 0 && merges_left > 0 && (!pending || *pending > 0)) {
@@ -609,12 +619,12 @@ DualRun dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, DualOld
 }
 
 // Dimension 1 of one built input: its dual Kruskal sweep (keeping, on V, the edges dimension 0
-// merges on). `on_merge(e, x, y, young)` sees every merge.
-template <typename T, typename OnMerge>
-void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, OnMerge on_merge) {
+// merges on), with `older` its dual age. `on_merge(e, x, y, young)` sees every merge.
+template <typename T, typename Older, typename OnMerge>
+void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, Older older, OnMerge on_merge) {
   uf.reset(nodes, ages);
-  const DualRun run = dual_kruskal(im.dual_edges.data(), im.dual_edges.size(), uf, DualOlder<T>{im.dual_value.data()},
-                                   nodes - 1, im.edges.data(), im.has_tree ? im.tree.data() : nullptr, on_merge);
+  const DualRun run = dual_kruskal(im.dual_edges.data(), im.dual_edges.size(), uf, older, nodes - 1, im.edges.data(),
+                                   im.has_tree ? im.tree.data() : nullptr, on_merge);
   im.tree_count = run.kept;
   im.unswept = run.unswept;
 }
@@ -663,7 +673,7 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   im.build(out.values.data(), ws.graphs);
   out.dual_merges.clear();
   out.pairs[1].clear();
-  dual_sweep(im, ws.components, nodes, 1, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+  dual_sweep(im, ws.components, nodes, 1, DualOlder<T>{im.dual_value.data()}, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
     int32_t pair = -1;
     if (e.value != im.dual_value[young]) {
       pair = static_cast<int32_t>(out.pairs[1].size() / 2);
@@ -711,15 +721,34 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   const DualOlder<T> older_c{comp.dual_value.data()};
   // the prediction's pairs, keyed (when the target has pairs to match) by the node that dies in
   // the comparison-aged components
-  const bool match = !target.pairs[1].empty();
-  if (match) ws.key_pred.assign(nodes, -1);
-  dual_sweep(im, uf, nodes, match ? 2 : 1, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
-    const int32_t pair = e.value != im.dual_value[young] ? out.add_pair(e.pixel, im.dual_pixel[young]) : -1;
-    if (!match) return;
-    const int32_t young_c = uf.younger(1, x, y, young == x ? y : x, older_c);
-    if (pair >= 0) ws.key_pred[young_c] = pair;
+  if (target.pairs[1].empty()) {  // nothing to match
+    dual_sweep(im, uf, nodes, 1, DualOlder<T>{im.dual_value.data()}, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+      if (e.value != im.dual_value[young]) out.add_pair(e.pixel, im.dual_pixel[young]);
+    });
+    return;
+  }
+  // With c's ages as well: a component's oldest node under c is its root (its oldest under f)
+  // wherever the root has the same value in both (c <= f everywhere, and ties go to the larger
+  // index in both), so the remembered one (oldest[1]) is read and kept only for roots that c
+  // lowered, which are few. The two values of a node sit side by side, so that the sweep finds
+  // both in the cache line it reads for f's.
+  std::vector<T>& both = ws.both_dual_values;
+  both.resize(2 * size_t(nodes));
+  for (int32_t v = 0; v < nodes; ++v) both[2 * v] = im.dual_value[v], both[2 * v + 1] = comp.dual_value[v];
+  const T* fc = both.data();
+  const PairedDualOlder<T, 0> older_f{fc};
+  const PairedDualOlder<T, 1> older_c_paired{fc};
+  std::vector<int32_t>& oldest_c = uf.oldest[1];
+  ws.key_pred.assign(nodes, -1);
+  dual_sweep(im, uf, nodes, 2, older_f, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+    const int32_t pair = e.value != fc[2 * young] ? out.add_pair(e.pixel, im.dual_pixel[young]) : -1;
+    const int32_t root = young == x ? y : x;
+    const int32_t cx = fc[2 * x + 1] == fc[2 * x] ? x : oldest_c[x], cy = fc[2 * y + 1] == fc[2 * y] ? y : oldest_c[y];
+    const bool x_older = older_c_paired(cx, cy);
+    if (fc[2 * root + 1] != fc[2 * root]) oldest_c[root] = x_older ? cx : cy;
+    if (pair >= 0) ws.key_pred[x_older ? cy : cx] = pair;
   });
-  if (!match || out.pred_count == 0) return;  // nothing can match
+  if (out.pred_count == 0) return;  // nothing can match
   // the target's: its merges replayed with comparison ages
   std::vector<int32_t>& oldest = ws.oldest_c;
   oldest.resize(nodes);
