@@ -567,6 +567,10 @@ struct PreparedTarget {
   std::vector<int32_t> born0;     // per pixel: the dimension-0 pair born there, or -1
   std::vector<Merge> dual_merges;
   T loop_birth_max = 0;  // the largest value at which a dimension-1 pair is born
+  // the parts into which the dual edges above loop_birth_max join the dual nodes: each node's
+  // part, and how many (dimension1 uses them for the comparison when it allows)
+  std::vector<int32_t> loop_part;
+  int32_t loop_parts = 0;
 };
 
 template <typename T>
@@ -578,6 +582,7 @@ struct Workspace {
   Components components;
   std::vector<int32_t> key_pred, key_target, oldest_c, keyed_by_both;
   std::vector<T> both_dual_values;  // the prediction's and the comparison's, side by side
+  int64_t lowered_to_t = 0;          // pixels where c <= t < g, t the target's largest loop birth
   std::vector<Edge<T>> comparison_edges;  // the comparison's dual edges that its sweep needs, when merged
 };
 
@@ -684,6 +689,20 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   });
   out.loop_birth_max = -std::numeric_limits<T>::infinity();
   for (size_t k = 0; k < out.pairs[1].size(); k += 2) out.loop_birth_max = std::max(out.loop_birth_max, g[out.pairs[1][k]]);
+  Components& uf = ws.components;
+  uf.reset(nodes, 1);
+  im.dual_edges_above(ws.graphs, out.loop_birth_max, [&](int32_t a, int32_t b) {
+    const int32_t x = uf.find(a), y = uf.find(b);
+    if (x != y) uf.parent[x] = y;
+  });
+  std::vector<int32_t> label(nodes, -1);
+  out.loop_part.resize(nodes);
+  out.loop_parts = 0;
+  for (int32_t v = 0; v < nodes; ++v) {
+    int32_t& part = label[uf.find(v)];
+    if (part < 0) part = out.loop_parts++;
+    out.loop_part[v] = part;
+  }
   out.born0.assign(n, -1);
   out.pairs[0].clear();
   primal_sweep(im, ws.components, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
@@ -782,12 +801,28 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   // are only linked, in index order (their partition and each part's oldest node do not depend
   // on the order, and index order keeps the finds near each other), and the sweep runs over the
   // rest.
-  uf.reset(nodes, 1);
   int32_t merges_left = nodes - 1;
-  comp.dual_edges_above(ws.graphs, target.loop_birth_max, [&](int32_t a, int32_t b) {
-    const int32_t x = uf.find(a), y = uf.find(b);
-    if (x != y) uf.link(x, y, older_c), --merges_left;
-  });
+  if (ws.lowered_to_t == 0) {
+    // Where no pixel has g above t and c at or below it, an edge is above t in c exactly when it
+    // is in g: the partition is the target's (prepared), and only each part's oldest node under
+    // c is found here.
+    std::vector<int32_t>& oldest = ws.oldest_c;
+    oldest.assign(target.loop_parts, -1);
+    const int32_t* part = target.loop_part.data();
+    for (int32_t v = 0; v < nodes; ++v) {
+      int32_t& o = oldest[part[v]];
+      if (o < 0 || older_c(v, o)) o = v;
+    }
+    uf.parent.resize(nodes);
+    for (int32_t v = 0; v < nodes; ++v) uf.parent[v] = oldest[part[v]];
+    merges_left = target.loop_parts - 1;  // what joins the parts
+  } else {
+    uf.reset(nodes, 1);
+    comp.dual_edges_above(ws.graphs, target.loop_birth_max, [&](int32_t a, int32_t b) {
+      const int32_t x = uf.find(a), y = uf.find(b);
+      if (x != y) uf.link(x, y, older_c), --merges_left;
+    });
+  }
   const auto edges = comp.dual_up_to(target.loop_birth_max, ws.comparison_edges);
   dual_kruskal<T>(edges.first, edges.second, uf, older_c, merges_left, nullptr, nullptr, on_merge, &pending);
 }
@@ -834,13 +869,16 @@ void comparison(const T* f, const PreparedTarget<T>& target, Workspace<T>& ws) {
   ws.comparison_values.resize(n);
   ws.changed.resize(n);
   const T* g = target.values.data();
-  int64_t changed = 0;
+  const T t = target.loop_birth_max;
+  int64_t changed = 0, lowered_to_t = 0;
   for (int32_t p = 0; p < n; ++p) {
     ws.comparison_values[p] = f[p] < g[p] ? f[p] : g[p];
     const bool lower = g[p] < f[p];  // else c[p] == f[p] (as values; -0 == +0)
     ws.changed[p] = lower;
     changed += lower;
+    lowered_to_t += (g[p] > t) & (f[p] <= t);  // c[p] <= t < g[p]
   }
+  ws.lowered_to_t = lowered_to_t;
   ws.comparison.derive(ws.comparison_values.data(), ws.graphs, ws.image, ws.changed.data(), changed);
 }
 
