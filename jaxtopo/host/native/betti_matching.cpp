@@ -13,29 +13,31 @@
 //     g that reach the same pair of c are matched.
 //
 // The target is prepared once (PreparedTarget; jaxtopo caches it by the target's content): its
-// pairs, the pair born at each pixel, and its dual sweep as a list of merges. A call then sorts
-// the edges of f, derives the order of the edges of c = min(f, g) from it, runs four Kruskal
-// sweeps (f and c, both dimensions) and replays the target's dual merges with comparison ages
-// instead of sweeping the target again.
+// pairs, the pair born at each pixel, its dual sweep as a list of merges, and the parts that its
+// dual edges above its largest loop birth make. A call then sorts the edges of f, sorts the few
+// edges of c = min(f, g) that differ from f's, runs the sweeps of f (both dimensions), replays
+// the target's dual merges with comparison ages instead of sweeping the target again, and runs
+// what of c's sweeps a match can depend on.
 //
-// Speed (300x300, one core of a 2-core AMD EPYC VM: about 20-24 ms of thread CPU time; about
-// 4.5 ms building the prediction's edge lists, 3.3 ms deriving the comparison's, 9-13 ms in the
+// Speed (300x300, one core of a 2-core AMD EPYC VM: about 13-15 ms of thread CPU time; about
+// 4.2 ms building the prediction's edge lists, 1.5 ms the comparison image, 7-8 ms in the
 // sweeps): on V the prediction's edges are put in order from a stable LSD radix sort of its
 // pixels (build_vertices: an edge's value is its larger pixel's, so each pixel gives its edges
 // to lower neighbours, already in index order; half the keys of an edge sort). On T the edges
 // themselves are radix-sorted (edges are generated in index order, so ties stay in index order;
 // digit passes that every key shares are skipped). The comparison image equals f wherever
 // g >= f, which for a binary target is everywhere off its foreground; when at most 1 pixel in 8
-// differs, only the edges touching those pixels are sorted and merged into f's order
-// (Filtered::derive). The union-finds of image persistence share one partition, so one
-// union-find whose components remember their oldest node under several ages serves them all;
-// its parent array is kept alone so that finds, which wait on memory, touch 4 bytes a node, and
-// the sweeps prefetch the parents of the nodes 16 edges ahead. On V, dimension 0 skips the edges
-// that merged in the dual sweep (by duality they close loops). A dimension where the target (or
-// the prediction) has no pair skips its comparison sweep: nothing can match there. Buffers are
-// kept per thread, so repeated calls touch no fresh pages. Sweeps that enter pixels instead of
-// edges were measured and are slower (docs/betti-matching.md, "Speed", says by how much and
-// where more speed could come from).
+// differs, only the edges touching those pixels are sorted, and merged with f's order when a
+// sweep needs them (Filtered::derive). The union-finds of image persistence share one partition,
+// so one union-find whose components remember their oldest node under several ages serves them
+// all; its parent array is kept alone so that finds, which wait on memory, touch 4 bytes a node,
+// and the sweeps prefetch the parents of the nodes 16 edges ahead. On V, dimension 0 sweeps only
+// the edges on which the dual sweep did not merge (by duality, the primal spanning tree). A
+// dimension where the target (or the prediction) has no pair skips its comparison sweep, and the
+// comparison's dual sweep only links (in index order) the edges above the target's largest loop
+// birth, where no match can happen (dimension1 says why). Buffers are kept per thread, so
+// repeated calls touch no fresh pages. docs/betti-matching.md, "Speed", has each step measured,
+// what was tried and was slower, and where more speed could come from.
 //
 // Exposed through a C ABI and loaded with ctypes, which releases the GIL during the call.
 
@@ -896,7 +898,7 @@ int64_t match_prepared(const T* f, const PreparedTarget<T>& target, int64_t** bu
   // dimension where the target (or the prediction) has no pair skips its comparison sweep, so
   // against a connected target without holes only the prediction's own sweeps run.
   if (!target.pairs[0].empty() || !target.pairs[1].empty()) comparison(f, target, ws);
-  for (int dim = 1; dim >= 0; --dim) {  // dimension 1 first: it marks the edges dimension 0 skips
+  for (int dim = 1; dim >= 0; --dim) {  // dimension 1 first: it keeps the edges dimension 0 sweeps
     Output out;
     out.pred = buffers[2 * dim];
     out.matched = buffers[2 * dim + 1];
