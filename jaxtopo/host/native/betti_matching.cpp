@@ -367,7 +367,6 @@ struct Filtered {
     if (vertices) {  // the dual edges are the primal edges, between squares
       touched_dual.resize(items.size());
       for (size_t j = 0; j < items.size(); ++j) touched_dual[j] = square_edge(touched[j], touched_ids[j], gr);
-      touched_dual_ids = touched_ids;
       return;
     }
     // T dual edges (types 0 down, 1 right, 2 exterior) touching a changed pixel
@@ -413,7 +412,7 @@ struct Filtered {
     out.clear();
     auto keep = [&](const Edge<T>& e) { return out.push_back(e), true; };
     if (vertices)  // V: the changed check and the order come from the primal edges at the same place
-      merged(from->edges, from->dual_edges, from->edge_ids, touched_dual, touched_dual_ids, -1, ordered_bits(limit), keep);
+      merged(from->edges, from->dual_edges, from->edge_ids, touched_dual, touched_ids, -1, ordered_bits(limit), keep);
     else
       merged(from->dual_edges, from->dual_edges, from->dual_edge_ids, touched_dual, touched_dual_ids,
              static_cast<int32_t>(dual_value.size()) - 1, ordered_bits(limit), keep);
@@ -453,7 +452,7 @@ struct Filtered {
   const uint8_t* changed = nullptr;
   bool vertices = false;
   std::vector<Edge<T>> touched, touched_dual;
-  std::vector<int32_t> touched_ids, touched_dual_ids;
+  std::vector<int32_t> touched_ids, touched_dual_ids;  // (V: the dual edges' are touched_ids)
   std::vector<uint8_t> scratch;
 
   // fn(edge) in increasing (value, index) up to key `limit`, until fn returns false, over: the
@@ -536,18 +535,13 @@ struct PrimalOlder {
   const T* value;
   bool operator()(int32_t x, int32_t y) const { return value[x] < value[y] || (value[x] == value[y] && x < y); }
 };
-// Dual age: larger (value, index) is older; the exterior (+inf, last index) is the oldest.
-template <typename T>
+// Dual age: larger (value, index) is older; the exterior (+inf, last index) is the oldest. A
+// node's value is value[stride * node + offset] (stride 2: two images' values side by side).
+template <typename T, int stride = 1, int offset = 0>
 struct DualOlder {
   const T* value;
-  bool operator()(int32_t x, int32_t y) const { return value[x] > value[y] || (value[x] == value[y] && x > y); }
-};
-// The same, with two values per node side by side (value[2 * node + which]).
-template <typename T, int which>
-struct PairedDualOlder {
-  const T* value;
   bool operator()(int32_t x, int32_t y) const {
-    const T a = value[2 * x + which], b = value[2 * y + which];
+    const T a = value[stride * x + offset], b = value[stride * y + offset];
     return a > b || (a == b && x > y);
   }
 };
@@ -757,8 +751,8 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   both.resize(2 * size_t(nodes));
   for (int32_t v = 0; v < nodes; ++v) both[2 * v] = im.dual_value[v], both[2 * v + 1] = comp.dual_value[v];
   const T* fc = both.data();
-  const PairedDualOlder<T, 0> older_f{fc};
-  const PairedDualOlder<T, 1> older_c_paired{fc};
+  const DualOlder<T, 2, 0> older_f{fc};
+  const DualOlder<T, 2, 1> older_c_paired{fc};
   std::vector<int32_t>& oldest_c = uf.oldest[1];
   ws.key_pred.assign(nodes, -1);
   dual_sweep(im, uf, nodes, 2, older_f, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
@@ -807,8 +801,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   if (ws.lowered_to_t == 0) {
     // Where no pixel has g above t and c at or below it, an edge is above t in c exactly when it
     // is in g: the partition is the target's (prepared), and only each part's oldest node under
-    // c is found here.
-    std::vector<int32_t>& oldest = ws.oldest_c;
+    // c is found here (in the replay's buffer).
     oldest.assign(target.loop_parts, -1);
     const int32_t* part = target.loop_part.data();
     for (int32_t v = 0; v < nodes; ++v) {
