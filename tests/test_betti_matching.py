@@ -388,6 +388,19 @@ def test_target_cache_is_bounded_by_bytes_least_recently_used_first():
     assert len(prepared) == 4 and len(cache) == 2
 
 
+@pytest.mark.skipif("native" not in BACKENDS, reason="the native engine prepares targets")
+def test_prepared_target_says_its_size():
+    # values, born-pixel table and part labels: at least 12 bytes a pixel (float32); each pair
+    # adds 16 bytes, so a noisy target weighs more than a binary one of the same shape
+    rng = np.random.default_rng(3)
+    binary = (rng.random((40, 40)) < 0.5).astype(np.float32)
+    noisy = rng.random((40, 40)).astype(np.float32)
+    small, large = native.BettiMatchingTarget(binary, "V"), native.BettiMatchingTarget(noisy, "V")
+    pairs = sum(len(large.pairs[d]) for d in (0, 1))
+    assert small.nbytes >= 12 * binary.size
+    assert large.nbytes >= 12 * noisy.size + 16 * pairs > small.nbytes
+
+
 def test_loss_prepares_each_target_once():
     from jaxtopo.host import betti_matching as bm
 

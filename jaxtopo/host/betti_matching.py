@@ -314,8 +314,9 @@ class BettiMatchingConfig:
 TARGET_CACHE = TargetDiagramCache(
     maxsize=4096, max_bytes=1 << 30,
     prepare=lambda g, shape, config: native.BettiMatchingTarget(g, config.construction))
-"""Targets prepared by the native engine, keyed by content: about 24 bytes per pixel each, at most
-1 GiB in all (``TARGET_CACHE.max_bytes``; 500 targets of 300x300)."""
+"""Targets prepared by the native engine, keyed by content: each says its size (``nbytes``; a binary
+300x300 target about 1.1 MB, a noisy one up to about 3.3 MB), at most 1 GiB in all
+(``TARGET_CACHE.max_bytes``)."""
 
 
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: BettiMatchingConfig):

@@ -63,6 +63,9 @@ def _load():
         fn = getattr(lib, "jaxtopo_bm_target_pairs" + suffix)
         fn.restype = ctypes.c_int64
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int32, i64p]
+        fn = getattr(lib, "jaxtopo_bm_target_bytes" + suffix)
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [ctypes.c_void_p]
         fn = getattr(lib, "jaxtopo_bm_loss" + suffix)
         fn.restype = ctypes.c_int64
         fn.argtypes = [array, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_double, ctypes.c_double,
@@ -165,8 +168,9 @@ def image_loss(f, image_shape, construction: str, dims, target_points, target_xy
 class BettiMatchingTarget:
     """A target filtration prepared once for Betti matching against any number of predictions.
 
-    Holds the target's pairs, the pair born at each pixel and its dual sweep (see
-    jaxtopo/host/native/betti_matching.cpp); about 24 bytes per pixel. Frees itself.
+    Holds the target's pairs, the pair born at each pixel, the parts of its dual sweep and the
+    sweep's last merges (see jaxtopo/host/native/betti_matching.cpp); ``nbytes`` says how much
+    (float32, binary target: about 12 bytes per pixel plus the pairs). Frees itself.
     """
 
     def __init__(self, g: np.ndarray, construction: str):
@@ -185,7 +189,7 @@ class BettiMatchingTarget:
             count = getattr(lib, "jaxtopo_bm_target_pairs" + self._suffix)(self._handle, dim, out)
             self.pairs[dim] = out[:count].copy()
             self.pairs[dim].setflags(write=False)  # shared by every match against this target
-        self.nbytes = int(g.size * 24)
+        self.nbytes = int(getattr(lib, "jaxtopo_bm_target_bytes" + self._suffix)(self._handle))
 
     def __del__(self):
         if getattr(self, "_handle", None):

@@ -561,12 +561,20 @@ struct PreparedTarget {
   std::vector<T> values;
   std::vector<int64_t> pairs[2];  // (birth, death) pixels, flat, per dimension
   std::vector<int32_t> born0;     // per pixel: the dimension-0 pair born there, or -1
-  std::vector<Merge> dual_merges;
-  T loop_birth_max = 0;  // the largest value at which a dimension-1 pair is born
-  // the parts into which the dual edges above loop_birth_max join the dual nodes: each node's
-  // part, and how many (dimension1 uses them for the comparison when it allows)
-  std::vector<int32_t> loop_part;
+  T loop_birth_max = 0;  // t: the largest value at which a dimension-1 pair is born
+  // The parts into which the dual edges above t join the dual nodes: each node's part, how many,
+  // and each part's root in the target's dual sweep (its oldest node under g). The sweep merges
+  // on every edge above t before any other, and what those merges leave is this partition.
+  std::vector<int32_t> loop_part, part_root;
   int32_t loop_parts = 0;
+  // the merges of the target's dual sweep at edges of value <= t, in sweep order: every loop of
+  // the target is born at one of them (its pair is set); on a binary target, few
+  std::vector<Merge> dual_merges;
+
+  size_t nbytes() const {
+    return values.size() * sizeof(T) + (pairs[0].size() + pairs[1].size()) * sizeof(int64_t) +
+           (born0.size() + loop_part.size() + part_root.size()) * sizeof(int32_t) + dual_merges.size() * sizeof(Merge);
+  }
 };
 
 template <typename T>
@@ -576,7 +584,7 @@ struct Workspace {
   std::vector<T> comparison_values;
   std::vector<uint8_t> changed;  // per pixel: the comparison image differs from the prediction
   Components components;
-  std::vector<int32_t> key_pred, key_target, oldest_c, keyed_by_both;
+  std::vector<int32_t> key_pred, key_target, oldest_c, part_oldest, keyed_by_both;
   std::vector<T> both_dual_values;  // the prediction's and the comparison's, side by side
   int64_t lowered_to_t = 0;          // pixels where c <= t < g, t the target's largest loop birth
   std::vector<Edge<T>> comparison_edges;  // the comparison's dual edges that its sweep needs, when merged
@@ -672,19 +680,26 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   out.values.assign(g, g + n);
   Filtered<T>& im = ws.image;
   im.build(out.values.data(), ws.graphs);
-  out.dual_merges.clear();
+  std::vector<typename PreparedTarget<T>::Merge> merges;
+  std::vector<T> merge_value;
   out.pairs[1].clear();
-  dual_sweep(im, ws.components, nodes, 1, DualOlder<T>{im.dual_value.data()}, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
+  const DualOlder<T> older{im.dual_value.data()};
+  dual_sweep(im, ws.components, nodes, 1, older, [&](const Edge<T>& e, int32_t x, int32_t y, int32_t young) {
     int32_t pair = -1;
     if (e.value != im.dual_value[young]) {
       pair = static_cast<int32_t>(out.pairs[1].size() / 2);
       out.pairs[1].push_back(e.pixel);
       out.pairs[1].push_back(im.dual_pixel[young]);
     }
-    out.dual_merges.push_back({x, y, young, pair});
+    merges.push_back({x, y, young, pair});
+    merge_value.push_back(e.value);
   });
   out.loop_birth_max = -std::numeric_limits<T>::infinity();
   for (size_t k = 0; k < out.pairs[1].size(); k += 2) out.loop_birth_max = std::max(out.loop_birth_max, g[out.pairs[1][k]]);
+  // the sweep runs in decreasing value: the merges at or below t are a suffix
+  size_t first = 0;
+  while (first < merges.size() && merge_value[first] > out.loop_birth_max) ++first;
+  out.dual_merges.assign(merges.begin() + first, merges.end());
   Components& uf = ws.components;
   uf.reset(nodes, 1);
   im.dual_edges_above(ws.graphs, out.loop_birth_max, [&](int32_t a, int32_t b) {
@@ -693,11 +708,13 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   });
   std::vector<int32_t> label(nodes, -1);
   out.loop_part.resize(nodes);
+  out.part_root.clear();
   out.loop_parts = 0;
   for (int32_t v = 0; v < nodes; ++v) {
     int32_t& part = label[uf.find(v)];
-    if (part < 0) part = out.loop_parts++;
+    if (part < 0) part = out.loop_parts++, out.part_root.push_back(v);
     out.loop_part[v] = part;
+    if (older(v, out.part_root[part])) out.part_root[part] = v;
   }
   out.born0.assign(n, -1);
   out.pairs[0].clear();
@@ -764,10 +781,20 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     if (pair >= 0) ws.key_pred[x_older ? cy : cx] = pair;
   });
   if (out.pred_count == 0) return;  // nothing can match
-  // the target's: its merges replayed with comparison ages
+  // The target's: its sweep replayed with comparison ages. Its merges at edges above t leave the
+  // prepared parts, and a part's oldest node under c does not depend on the order in which they
+  // merged, so one pass over the nodes finds it; only the merges at or below t are replayed, from
+  // the parts' roots.
+  const int32_t* part = target.loop_part.data();
+  std::vector<int32_t>& part_oldest = ws.part_oldest;
+  part_oldest.assign(target.loop_parts, -1);
+  for (int32_t v = 0; v < nodes; ++v) {
+    int32_t& o = part_oldest[part[v]];
+    if (o < 0 || older_c(v, o)) o = v;
+  }
   std::vector<int32_t>& oldest = ws.oldest_c;
   oldest.resize(nodes);
-  for (int32_t i = 0; i < nodes; ++i) oldest[i] = i;
+  for (int32_t k = 0; k < target.loop_parts; ++k) oldest[target.part_root[k]] = part_oldest[k];
   ws.key_target.assign(nodes, -1);
   for (const auto& m : target.dual_merges) {
     const int32_t root = m.young == m.x ? m.y : m.x, ox = oldest[m.x], oy = oldest[m.y];
@@ -800,16 +827,10 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   int32_t merges_left = nodes - 1;
   if (ws.lowered_to_t == 0) {
     // Where no pixel has g above t and c at or below it, an edge is above t in c exactly when it
-    // is in g: the partition is the target's (prepared), and only each part's oldest node under
-    // c is found here (in the replay's buffer).
-    oldest.assign(target.loop_parts, -1);
-    const int32_t* part = target.loop_part.data();
-    for (int32_t v = 0; v < nodes; ++v) {
-      int32_t& o = oldest[part[v]];
-      if (o < 0 || older_c(v, o)) o = v;
-    }
+    // is in g: the partition is the target's (prepared), its parts' oldest nodes under c are the
+    // replay's.
     uf.parent.resize(nodes);
-    for (int32_t v = 0; v < nodes; ++v) uf.parent[v] = oldest[part[v]];
+    for (int32_t v = 0; v < nodes; ++v) uf.parent[v] = part_oldest[part[v]];
     merges_left = target.loop_parts - 1;  // what joins the parts
   } else {
     uf.reset(nodes, 1);
@@ -1026,6 +1047,14 @@ int64_t jaxtopo_bm_target_pairs_f64(const void* target, int32_t dim, int64_t* pa
   const auto& t = *static_cast<const PreparedTarget<double>*>(target);
   std::copy(t.pairs[dim].begin(), t.pairs[dim].end(), pairs);
   return static_cast<int64_t>(t.pairs[dim].size() / 2);
+}
+
+// The bytes a prepared target holds.
+int64_t jaxtopo_bm_target_bytes_f32(const void* target) {
+  return static_cast<int64_t>(static_cast<const PreparedTarget<float>*>(target)->nbytes());
+}
+int64_t jaxtopo_bm_target_bytes_f64(const void* target) {
+  return static_cast<int64_t>(static_cast<const PreparedTarget<double>*>(target)->nbytes());
 }
 
 int64_t jaxtopo_bm_match_f32(const float* f, const void* target, int64_t** buffers, int64_t* counts) {
