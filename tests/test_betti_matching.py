@@ -274,6 +274,65 @@ def test_backends_agree(construction):
                     == {d: pixel_sets(m) for d, m in betti_matching(f32, g32, construction=construction, backend="python").items()})
 
 
+def dual_parts_reference(g, construction, threshold):
+    """Each dual node's part (edges above threshold) as its oldest node, from scipy's labelling."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    h, w = g.shape
+    pairs = []  # (value, node, node) of every dual edge
+    if construction == "V":
+        sw, ext = w - 1, (h - 1) * (w - 1)
+        square = lambda r, c: ext if r < 0 or c < 0 or r >= h - 1 or c >= w - 1 else r * sw + c  # noqa: E731
+        for r in range(h):
+            for c in range(w):
+                if r + 1 < h:  # the down edge of pixel (r, c) lies between squares (r, c - 1) and (r, c)
+                    pairs.append((max(g[r, c], g[r + 1, c]), square(r, c - 1), square(r, c)))
+                if c + 1 < w:  # the right edge: between squares (r - 1, c) and (r, c)
+                    pairs.append((max(g[r, c], g[r, c + 1]), square(r - 1, c), square(r, c)))
+        corners = [g[dr:h - 1 + dr, dc:w - 1 + dc].ravel() for dr in (0, 1) for dc in (0, 1)]
+        value = np.max(corners, axis=0) if ext else np.zeros(0)
+    else:
+        ext = h * w
+        for r in range(h):
+            for c in range(w):
+                p = r * w + c
+                if r + 1 < h:
+                    pairs.append((min(g[r, c], g[r + 1, c]), p, p + w))
+                if c + 1 < w:
+                    pairs.append((min(g[r, c], g[r, c + 1]), p, p + 1))
+                if r in (0, h - 1) or c in (0, w - 1):
+                    pairs.append((g[r, c], p, ext))
+        value = g.ravel()
+    nodes = ext + 1
+    kept = [(a, b) for v, a, b in pairs if v > threshold]
+    rows = [a for a, _ in kept] + list(range(nodes))
+    cols = [b for _, b in kept] + list(range(nodes))
+    _, labels = connected_components(coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(nodes, nodes)))
+    age = np.append(value, np.inf)  # older: larger (value, index); the exterior is the oldest
+    oldest = {}
+    for v in range(nodes):
+        o = oldest.get(labels[v])
+        if o is None or (age[v], v) > (age[o], o):
+            oldest[labels[v]] = v
+    return np.array([oldest[labels[v]] for v in range(nodes)], dtype=np.int32)
+
+
+@pytest.mark.skipif("native" not in BACKENDS, reason="native betti_matching not available (engine not built, or JAXTOPO_NATIVE=0)")
+@pytest.mark.parametrize("construction", ["V", "T"])
+def test_dual_parts_above_a_value_equal_a_labelling(construction):
+    # the engine's row-scan shortcut for the comparison's partition and the target's parts
+    rng = np.random.default_rng(5)
+    shapes = [(1, 1), (1, 6), (5, 1), (2, 2), (2, 7), (6, 2), (7, 9), (16, 13), (24, 24)]
+    for shape in shapes:
+        for g in (rng.random(shape), rng.integers(0, 3, shape) / 2.0, (rng.random(shape) < 0.7) * 1.0,
+                  (rng.random(shape) < 0.3) * 1.0):
+            for threshold in (-1.0, 0.0, 0.25, 0.5, float(np.median(g)), 0.9, 1.0):
+                want = dual_parts_reference(g, construction, threshold)
+                got = native.dual_parts(g, construction, threshold)
+                np.testing.assert_array_equal(got, want, err_msg=f"{shape} {threshold} {g.tolist()}")
+
+
 # --- tie order: flipping changes the matching ------------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)

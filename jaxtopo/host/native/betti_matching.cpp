@@ -419,31 +419,6 @@ struct Filtered {
     return {out.data(), out.size()};
   }
 
-  // link(a, b) for every dual edge (a, b) of value > `threshold`, in edge-index order: Kruskal's
-  // partition after those edges, and the oldest node of each part, do not depend on their order,
-  // and in index order the finds stay near each other in memory.
-  template <typename Link>
-  void dual_edges_above(const Graphs& gr, T threshold, Link link) const {
-    const int32_t h = gr.height, w = gr.width, exterior = gr.dual_nodes - 1;
-    for (int32_t r = 0; r < h; ++r) {
-      for (int32_t c = 0; c < w; ++c) {
-        const int32_t p = r * w + c;
-        if (gr.vertices()) {  // the edge's value is its larger pixel's; the squares on its sides
-          const int32_t sw = w - 1;
-          if (r + 1 < h && std::max(f[p], f[p + w]) > threshold)
-            link(c == 0 ? exterior : r * sw + c - 1, c == w - 1 ? exterior : r * sw + c);
-          if (c + 1 < w && std::max(f[p], f[p + 1]) > threshold)
-            link(r == 0 ? exterior : (r - 1) * sw + c, r == h - 1 ? exterior : r * sw + c);
-          continue;
-        }
-        // T: the smaller pixel's value, between pixels or to the exterior
-        if (r + 1 < h && std::min(f[p], f[p + w]) > threshold) link(p, p + w);
-        if (c + 1 < w && std::min(f[p], f[p + 1]) > threshold) link(p, p + 1);
-        if ((r == 0 || r == h - 1 || c == 0 || c == w - 1) && f[p] > threshold) link(p, exterior);
-      }
-    }
-  }
-
  private:
   using U = typename Bits<T>::U;
   // derive(): the image this one's order is derived from (nullptr: built), the changed pixels,
@@ -529,6 +504,86 @@ struct Components {
   }
 };
 
+// The parts into which the dual edges of image `im` with value above `threshold` join the dual
+// nodes. On return each node's parent in `uf` is its part's oldest node under `older`, which is
+// thereby the part's root, and the number of parts is returned. Kruskal's partition after those
+// edges, and each part's oldest node, do not depend on the order of the edges, so the grid of
+// dual nodes (V: the squares, T: the pixels; and the exterior) is scanned row by row instead: a
+// node joins the run of its left neighbour by one write (it is still alone), and finds are spent
+// only on the links to the row above and to the exterior, once per pair of runs that touch (a
+// link that the previous column made between the same two runs is skipped). `label` and `flags`
+// are scratch.
+template <typename T, typename Older>
+int32_t parts_above(const Filtered<T>& im, const Graphs& gr, T threshold, Components& uf, Older older,
+                    std::vector<int32_t>& label, std::vector<uint8_t>& flags) {
+  const T* f = im.f;
+  const int32_t h = gr.height, w = gr.width, nodes = gr.dual_nodes, exterior = nodes - 1;
+  const bool squares = gr.vertices();
+  const int32_t rows = squares ? h - 1 : h, cols = squares ? w - 1 : w;
+  // V: the dual edge between two squares is the primal edge they share, valued by its larger
+  // pixel; T: the edge between two pixels is valued by the smaller
+  auto above = [&](int32_t p, int32_t q) { return (squares ? std::max(f[p], f[q]) : std::min(f[p], f[q])) > threshold; };
+  auto outward = [&](int32_t r, int32_t c) {  // a border node's edges to the exterior
+    if (!squares) return f[r * w + c] > threshold;
+    return (c == 0 && above(r * w, (r + 1) * w)) || (c == cols - 1 && above(r * w + w - 1, (r + 1) * w + w - 1)) ||
+           (r == 0 && above(c, c + 1)) || (r == rows - 1 && above((h - 1) * w + c, (h - 1) * w + c + 1));
+  };
+  std::vector<int32_t>& parent = uf.parent;
+  parent.resize(nodes);
+  parent[exterior] = exterior;
+  // links two roots under the smaller index: every node's parent is then at most itself
+  auto unite = [&](int32_t a, int32_t b) {
+    a = uf.find(a), b = uf.find(b);
+    if (a != b) parent[std::max(a, b)] = std::min(a, b);
+  };
+  // per row: whether node c joins node c - 1 (joined), and the node above it (up); `joined` of
+  // the row above as well. up[-1] is 0.
+  flags.assign(3 * size_t(cols + 1), 0);
+  uint8_t *joined = flags.data(), *joined_above = joined + cols + 1, *up = joined_above + cols + 2;
+  for (int32_t r = 0; r < rows; ++r) {
+    std::swap(joined, joined_above);
+    for (int32_t c = 1; c < cols; ++c)  // between (r, c - 1) and (r, c)
+      joined[c] = squares ? above(r * w + c, (r + 1) * w + c) : above(r * w + c - 1, r * w + c);
+    if (r > 0)
+      for (int32_t c = 0; c < cols; ++c)  // between (r - 1, c) and (r, c)
+        up[c] = squares ? above(r * w + c, r * w + c + 1) : above((r - 1) * w + c, r * w + c);
+    int32_t head = r * cols;
+    bool previous_out = false;
+    for (int32_t c = 0; c < cols; ++c) {
+      const int32_t node = r * cols + c;
+      head = joined[c] ? head : node;
+      parent[node] = head;
+      // the same two runs as in the previous column: already one part
+      if (up[c] & ~(up[c - 1] & joined[c] & joined_above[c])) unite(node - cols, node);
+      const bool out = (r == 0 || r == rows - 1 || c == 0 || c == cols - 1) && outward(r, c);
+      if (out && !(previous_out && joined[c])) unite(node, exterior);
+      previous_out = out;
+    }
+  }
+  // each node straight to its root, its part's smallest node: a parent is smaller than its child,
+  // so it has already been sent to the root when the child is reached; each root's oldest node
+  // (the oldest of the current root's part is kept in a register: neighbours share their root)
+  label.resize(nodes);
+  int32_t parts = 0, current = -1, oldest = -1;
+  for (int32_t v = 0; v < nodes; ++v) {
+    const int32_t root = parent[parent[v]];
+    parent[v] = root;
+    if (root != current) {
+      if (current >= 0) label[current] = oldest;
+      current = root;
+      if (root == v) {  // a new part
+        oldest = v, ++parts;
+        continue;
+      }
+      oldest = label[root];
+    }
+    if (older(v, oldest)) oldest = v;
+  }
+  label[current] = oldest;
+  for (int32_t v = 0; v < nodes; ++v) parent[v] = label[parent[v]];
+  return parts;
+}
+
 // Primal age: smaller (value, index) is older.
 template <typename T>
 struct PrimalOlder {
@@ -583,6 +638,7 @@ struct Workspace {
   Filtered<T> image, comparison;
   std::vector<T> comparison_values;
   std::vector<uint8_t> changed;  // per pixel: the comparison image differs from the prediction
+  std::vector<uint8_t> scan_flags;  // parts_above's
   Components components;
   std::vector<int32_t> key_pred, key_target, oldest_c, part_oldest, keyed_by_both;
   std::vector<T> both_dual_values;  // the prediction's and the comparison's, side by side
@@ -701,20 +757,16 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   while (first < merges.size() && merge_value[first] > out.loop_birth_max) ++first;
   out.dual_merges.assign(merges.begin() + first, merges.end());
   Components& uf = ws.components;
-  uf.reset(nodes, 1);
-  im.dual_edges_above(ws.graphs, out.loop_birth_max, [&](int32_t a, int32_t b) {
-    const int32_t x = uf.find(a), y = uf.find(b);
-    if (x != y) uf.parent[x] = y;
-  });
-  std::vector<int32_t> label(nodes, -1);
+  std::vector<int32_t> label;
+  parts_above(im, ws.graphs, out.loop_birth_max, uf, older, label, ws.scan_flags);
+  label.assign(nodes, -1);  // now: each root's part
   out.loop_part.resize(nodes);
   out.part_root.clear();
   out.loop_parts = 0;
   for (int32_t v = 0; v < nodes; ++v) {
-    int32_t& part = label[uf.find(v)];
-    if (part < 0) part = out.loop_parts++, out.part_root.push_back(v);
-    out.loop_part[v] = part;
-    if (older(v, out.part_root[part])) out.part_root[part] = v;
+    const int32_t root = uf.parent[v];
+    if (label[root] < 0) label[root] = out.loop_parts++, out.part_root.push_back(root);
+    out.loop_part[v] = label[root];
   }
   out.born0.assign(n, -1);
   out.pairs[0].clear();
@@ -821,9 +873,8 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   // g-edge above t is swept before any target loop is born; each part of the partition by the
   // edges above t therefore lies inside one of the two components that a target merge joins,
   // and the node keyed there is the oldest of its component, so of its part. The edges above t
-  // are only linked, in index order (their partition and each part's oldest node do not depend
-  // on the order, and index order keeps the finds near each other), and the sweep runs over the
-  // rest.
+  // are therefore not swept: only their parts and each part's oldest node are found, and the
+  // sweep runs over the rest.
   int32_t merges_left = nodes - 1;
   if (ws.lowered_to_t == 0) {
     // Where no pixel has g above t and c at or below it, an edge is above t in c exactly when it
@@ -833,11 +884,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     for (int32_t v = 0; v < nodes; ++v) uf.parent[v] = part_oldest[part[v]];
     merges_left = target.loop_parts - 1;  // what joins the parts
   } else {
-    uf.reset(nodes, 1);
-    comp.dual_edges_above(ws.graphs, target.loop_birth_max, [&](int32_t a, int32_t b) {
-      const int32_t x = uf.find(a), y = uf.find(b);
-      if (x != y) uf.link(x, y, older_c), --merges_left;
-    });
+    merges_left = parts_above(comp, ws.graphs, target.loop_birth_max, uf, older_c, ws.oldest_c, ws.scan_flags) - 1;
   }
   const auto edges = comp.dual_up_to(target.loop_birth_max, ws.comparison_edges);
   dual_kruskal<T>(edges.first, edges.second, uf, older_c, merges_left, nullptr, nullptr, on_merge, &pending);
@@ -1021,9 +1068,34 @@ void* prepare(const T* g, int32_t height, int32_t width, int32_t construction, i
   return target;
 }
 
+// parts_above on one image (the tests compare it with an independent labelling): each dual
+// node's part, as the part's oldest node under the image's dual age; returns the number of parts.
+template <typename T>
+int64_t dual_parts(const T* image, int32_t height, int32_t width, int32_t construction, T threshold, int32_t* root) {
+  if (height <= 0 || width <= 0 || (construction != 0 && construction != 1)) return -1;
+  Graphs gr;
+  gr.build(height, width, construction);
+  Filtered<T> im;
+  im.build_nodes(image, gr);
+  Components uf;
+  std::vector<int32_t> label;
+  std::vector<uint8_t> flags;
+  const int32_t parts = parts_above(im, gr, threshold, uf, DualOlder<T>{im.dual_value.data()}, label, flags);
+  std::copy(uf.parent.begin(), uf.parent.end(), root);
+  return parts;
+}
+
 }  // namespace
 
 extern "C" {
+
+// Testing: the parts into which an image's dual edges of value above `threshold` join its dual
+// nodes ((H - 1) * (W - 1) + 1 on V, H * W + 1 on T; the exterior last): root[v] is the oldest
+// node of v's part. Returns the number of parts, or -1 (bad arguments).
+int64_t jaxtopo_bm_dual_parts_f64(const double* image, int32_t height, int32_t width, int32_t construction,
+                                  double threshold, int32_t* root) {
+  return dual_parts(image, height, width, construction, threshold, root);
+}
 
 // A prepared target (jaxtopo_bm_prepare_*), used by any number of jaxtopo_bm_match_* calls with
 // predictions of its shape and dtype, then freed with jaxtopo_bm_free_*. Status: 0, -1 (bad
