@@ -132,6 +132,37 @@ def test_cache_keeps_at_most_max_bytes_but_always_the_newest_entry():
     assert len(big) == 1 and big.get(a, (3, 3), CONFIG) is other
 
 
+def test_cache_with_holds_checks_every_hit_and_replaces_a_crc_clash(monkeypatch):
+    # with `holds`, the key is a CRC-32: make every image clash, so that only `holds` tells them apart
+    from jaxtopo.host import image_loss
+
+    monkeypatch.setattr(image_loss.zlib, "crc32", lambda raw: 7)
+    prepare = _Counting()
+    cache = TargetDiagramCache(prepare=prepare, holds=lambda entry, f: np.array_equal(entry.f, f))
+    a, b = _images(2)
+    entry_a = cache.get(a, (3, 3), CONFIG)
+    assert cache.get(a.copy(), (3, 3), CONFIG) is entry_a  # same bytes: a hit
+    entry_b = cache.get(b, (3, 3), CONFIG)  # same key, other bytes: prepared, replaces a
+    assert entry_b is not entry_a and np.array_equal(entry_b.f, b)
+    assert len(cache) == 1 and cache._bytes == 0 and (cache.hits, cache.misses) == (1, 2)
+    assert np.array_equal(cache.get(a, (3, 3), CONFIG).f, a)  # never b's entry for a
+    assert len(prepare.prepared) == 3
+
+
+def test_native_target_holds_exactly_its_values():
+    from jaxtopo.host import native
+
+    if not native.available():
+        pytest.skip("the native engine is not built")
+    g = np.random.default_rng(0).random((5, 7)).astype(np.float32)
+    target = native.BettiMatchingTarget(g, "V")
+    assert target.holds(g.copy())
+    changed = g.copy()
+    changed[4, 6] = np.nextafter(changed[4, 6], np.float32(2))
+    assert not target.holds(changed)
+    assert not target.holds(g.astype(np.float64)) and not target.holds(g[:, :6].copy())
+
+
 def test_cache_keys_separate_construction_backend_dtype_and_shape():
     prepare = _Counting()
     cache = TargetDiagramCache(prepare=prepare)

@@ -313,10 +313,12 @@ class BettiMatchingConfig:
 
 TARGET_CACHE = TargetDiagramCache(
     maxsize=4096, max_bytes=1 << 30,
-    prepare=lambda g, shape, config: native.BettiMatchingTarget(g, config.construction))
+    prepare=lambda g, shape, config: native.BettiMatchingTarget(g, config.construction),
+    holds=lambda prepared, g: prepared.holds(g))
 """Targets prepared by the native engine, keyed by content: each says its size (``nbytes``; a binary
 300x300 target about 1.1 MB, a noisy one up to about 3.3 MB), at most 1 GiB in all
-(``TARGET_CACHE.max_bytes``)."""
+(``TARGET_CACHE.max_bytes``). A prepared target keeps its values, so a hit is checked byte for byte
+and the key needs only a CRC-32."""
 
 
 def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: BettiMatchingConfig):

@@ -66,6 +66,9 @@ def _load():
         fn = getattr(lib, "jaxtopo_bm_target_bytes" + suffix)
         fn.restype = ctypes.c_int64
         fn.argtypes = [ctypes.c_void_p]
+        fn = getattr(lib, "jaxtopo_bm_target_holds" + suffix)
+        fn.restype = ctypes.c_int32
+        fn.argtypes = [ctypes.c_void_p, array]
         fn = getattr(lib, "jaxtopo_bm_loss" + suffix)
         fn.restype = ctypes.c_int64
         fn.argtypes = [array, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_double, ctypes.c_double,
@@ -199,6 +202,12 @@ class BettiMatchingTarget:
         if getattr(self, "_handle", None):
             self._free(self._handle)
             self._handle = None
+
+    def holds(self, g: np.ndarray) -> bool:
+        """Whether this target was prepared from exactly these values (same shape, dtype, bytes)."""
+        if g.shape != self.shape or g.dtype != self.dtype:
+            return False
+        return bool(getattr(_library(), "jaxtopo_bm_target_holds" + self._suffix)(self._handle, np.ascontiguousarray(g)))
 
     def _prediction(self, f: np.ndarray) -> np.ndarray:
         f = np.ascontiguousarray(f, dtype=self.dtype)

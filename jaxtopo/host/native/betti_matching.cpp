@@ -1121,6 +1121,16 @@ int64_t jaxtopo_bm_target_pairs_f64(const void* target, int32_t dim, int64_t* pa
   return static_cast<int64_t>(t.pairs[dim].size() / 2);
 }
 
+// Whether a prepared target was made from exactly these values (bytes; H * W of its shape).
+int32_t jaxtopo_bm_target_holds_f32(const void* target, const float* g) {
+  const auto& t = *static_cast<const PreparedTarget<float>*>(target);
+  return std::memcmp(t.values.data(), g, t.values.size() * sizeof(float)) == 0;
+}
+int32_t jaxtopo_bm_target_holds_f64(const void* target, const double* g) {
+  const auto& t = *static_cast<const PreparedTarget<double>*>(target);
+  return std::memcmp(t.values.data(), g, t.values.size() * sizeof(double)) == 0;
+}
+
 // The bytes a prepared target holds.
 int64_t jaxtopo_bm_target_bytes_f32(const void* target) {
   return static_cast<int64_t>(static_cast<const PreparedTarget<float>*>(target)->nbytes());
