@@ -13,11 +13,11 @@
 //     g that reach the same pair of c are matched.
 //
 // The target is prepared once (PreparedTarget; jaxtopo caches it by the target's content): its
-// pairs, the pair born at each pixel, its dual sweep as a list of merges, and the parts that its
-// dual edges above its largest loop birth make. A call then sorts the edges of f, sorts the few
-// edges of c = min(f, g) that differ from f's, runs the sweeps of f (both dimensions), replays
-// the target's dual merges with comparison ages instead of sweeping the target again, and runs
-// what of c's sweeps a match can depend on.
+// pairs, the pair born at each pixel, the parts that its dual edges above its largest loop birth
+// t make, and the merges of its dual sweep at or below t. A call then sorts the edges of f, sorts
+// the few edges of c = min(f, g) that differ from f's, runs the sweeps of f (both dimensions),
+// ages the target's parts by c and replays its merges below t instead of sweeping the target
+// again, and runs what of c's sweeps a match can depend on.
 //
 // Speed (300x300, one core of a 2-core AMD EPYC VM: about 13-15 ms of thread CPU time; about
 // 4.2 ms building the prediction's edge lists, 1.5 ms the comparison image, 7-8 ms in the
@@ -603,8 +603,9 @@ struct DualOlder {
 
 // What a call needs of the target, computed once per target (jaxtopo caches it by content):
 // its values, its pairs, the pair born at each pixel (dimension 0), and its dual Kruskal sweep as
-// a list of merges, which a call replays to age the merged components by the comparison image
-// (the partition does not depend on the prediction, only which node of a component is oldest).
+// parts and a list of merges, which a call replays to age the merged components by the
+// comparison image (the partition does not depend on the prediction, only which node of a
+// component is oldest).
 template <typename T>
 struct PreparedTarget {
   struct Merge {
