@@ -72,6 +72,11 @@ struct Edge {
   int32_t x, y, pixel;
   T value;
 };
+// V: the two squares on the sides of a primal edge (its dual edge, whose pixel and value are the
+// primal edge's)
+struct Ends {
+  int32_t x, y;
+};
 
 // The edges of both graphs for one shape and construction, as edge indices in increasing order:
 // index = anchor pixel * K + type (docs/betti-matching.md), so endpoints follow by arithmetic.
@@ -132,7 +137,8 @@ struct Filtered {
   std::vector<T> dual_value;        // dual node values, +inf for the exterior
   std::vector<int32_t> dual_pixel;  // pixel of each dual node (-1 for the exterior)
   std::vector<Edge<T>> edges;       // primal edges by increasing (value, index)
-  std::vector<Edge<T>> dual_edges;  // dual edges by increasing (value, index); swept backwards
+  std::vector<Edge<T>> dual_edges;  // T: dual edges by increasing (value, index); swept backwards
+  std::vector<Ends> squares_of;     // V: the dual edge of edges[i] is squares_of[i] (same order)
   // the edge index of each entry of `edges` and (T) of `dual_edges`, kept by `build` so that the
   // comparison image's order can be derived from this one (`derive`)
   std::vector<int32_t> edge_ids, dual_edge_ids;
@@ -249,14 +255,14 @@ struct Filtered {
     // room for the unconditional writes below: one slot past the last edge at most
     edges.resize(m + 1);
     edge_ids.resize(m + 1);
-    dual_edges.resize(m + 1);
+    squares_of.resize(m + 1);
     size_t k = 0;
     // writes edge `id` (anchor u, other end y; the squares a and b on its sides) at slot k, and
     // keeps it when `keep`: whether a neighbour is lower is a coin flip, so no branch
     auto put = [&](bool keep, int32_t id, int32_t u, int32_t y, int32_t a, int32_t b, int32_t pixel, T value) {
       edge_ids[k] = id;
       edges[k] = Edge<T>{u, y, pixel, value};
-      dual_edges[k] = Edge<T>{a, b, pixel, value};
+      squares_of[k] = Ends{a, b};
       k += keep;
     };
     std::vector<int32_t>& run = run_edges;
@@ -301,13 +307,14 @@ struct Filtered {
       for (const int32_t id : run) {
         edge_ids[k] = id;
         edges[k] = primal_edge(id, gr);
-        dual_edges[k] = square_edge(edges[k], id, gr);
+        const Edge<T> d = square_edge(edges[k], id, gr);
+        squares_of[k] = Ends{d.x, d.y};
         ++k;
       }
     }
     edges.resize(m);
     edge_ids.resize(m);
-    dual_edges.resize(m);
+    squares_of.resize(m);
     tree.resize(m);
     has_tree = true;
   }
@@ -390,6 +397,9 @@ struct Filtered {
     }
   }
 
+  // V: the dual edge of edges[i], between squares
+  Edge<T> dual_edge(size_t i) const { return Edge<T>{squares_of[i].x, squares_of[i].y, edges[i].pixel, edges[i].value}; }
+
   // fn(edge) for the primal edges in increasing (value, index) until fn returns false.
   template <typename Fn>
   void visit_primal(Fn fn) const {
@@ -398,24 +408,31 @@ struct Filtered {
         if (!fn(e)) return;
       return;
     }
-    merged(from->edges, from->edges, from->edge_ids, touched, touched_ids, -1, std::numeric_limits<U>::max(), fn);
+    merged(from->edges, [&](size_t i) -> const Edge<T>& { return from->edges[i]; }, from->edge_ids, touched, touched_ids, -1,
+           std::numeric_limits<U>::max(), fn);
   }
 
   // The dual edges of value <= `limit` in increasing (value, index): a prefix of dual_edges, or
   // (derived) the merge, written to `out`.
   std::pair<const Edge<T>*, size_t> dual_up_to(T limit, std::vector<Edge<T>>& out) const {
-    if (!from) {
-      const size_t count = std::upper_bound(dual_edges.begin(), dual_edges.end(), limit,
-                                            [](T v, const Edge<T>& e) { return v < e.value; }) - dual_edges.begin();
-      return {dual_edges.data(), count};
-    }
+    auto below = [&](const std::vector<Edge<T>>& list) {
+      return size_t(std::upper_bound(list.begin(), list.end(), limit, [](T v, const Edge<T>& e) { return v < e.value; }) -
+                    list.begin());
+    };
     out.clear();
+    if (!from && !has_tree) return {dual_edges.data(), below(dual_edges)};
+    if (!from) {  // V, built: the prefix, with the squares
+      const size_t count = below(edges);
+      for (size_t i = 0; i < count; ++i) out.push_back(dual_edge(i));
+      return {out.data(), out.size()};
+    }
     auto keep = [&](const Edge<T>& e) { return out.push_back(e), true; };
     if (vertices)  // V: the changed check and the order come from the primal edges at the same place
-      merged(from->edges, from->dual_edges, from->edge_ids, touched_dual, touched_ids, -1, ordered_bits(limit), keep);
+      merged(from->edges, [&](size_t i) { return from->dual_edge(i); }, from->edge_ids, touched_dual, touched_ids, -1,
+             ordered_bits(limit), keep);
     else
-      merged(from->dual_edges, from->dual_edges, from->dual_edge_ids, touched_dual, touched_dual_ids,
-             static_cast<int32_t>(dual_value.size()) - 1, ordered_bits(limit), keep);
+      merged(from->dual_edges, [&](size_t i) { return from->dual_edges[i]; }, from->dual_edge_ids, touched_dual,
+             touched_dual_ids, static_cast<int32_t>(dual_value.size()) - 1, ordered_bits(limit), keep);
     return {out.data(), out.size()};
   }
 
@@ -433,8 +450,8 @@ struct Filtered {
   // fn(edge) in increasing (value, index) up to key `limit`, until fn returns false, over: the
   // edges emit[i] of from's order whose `check[i]` touches no changed pixel, merged with the
   // sorted `extra` (indices extra_ids). A node equal to `outside` (the T exterior) has no pixel.
-  template <typename Fn>
-  void merged(const std::vector<Edge<T>>& check, const std::vector<Edge<T>>& emit, const std::vector<int32_t>& ids,
+  template <typename Emit, typename Fn>
+  void merged(const std::vector<Edge<T>>& check, Emit emit, const std::vector<int32_t>& ids,
               const std::vector<Edge<T>>& extra, const std::vector<int32_t>& extra_ids, int32_t outside, U limit,
               Fn fn) const {
     size_t j = 0;
@@ -449,7 +466,7 @@ struct Filtered {
         if (extra_key > key || (extra_key == key && extra_ids[j] > ids[i])) break;
         if (!fn(extra[j])) return;
       }
-      if (!fn(emit[i])) return;
+      if (!fn(emit(i))) return;
     }
     for (; j < t && ordered_bits(extra[j].value) <= limit; ++j)
       if (!fn(extra[j])) return;
@@ -665,21 +682,22 @@ struct DualRun {
   size_t unswept;  // edges[0 .. unswept) were not reached
   size_t kept;     // edges written to tree
 };
-template <typename T, typename Older, typename OnMerge>
-DualRun dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, Older older, int32_t merges_left,
-                     const Edge<T>* primal, Edge<T>* tree, OnMerge on_merge, const int32_t* pending = nullptr) {
+// The nodes of edge i are ends[i] (a record with x and y), its pixel and value edges[i]'s.
+template <typename T, typename E, typename Older, typename OnMerge>
+DualRun dual_kruskal(const E* ends, const Edge<T>* edges, size_t count, Components& uf, Older older,
+                     int32_t merges_left, const Edge<T>* primal, Edge<T>* tree, OnMerge on_merge,
+                     const int32_t* pending = nullptr) {
   size_t i = count, kept = 0;
   while (i > 0 && merges_left > 0 && (!pending || *pending > 0)) {
     --i;
-    if (i >= kPrefetch) uf.prefetch(edges[i - kPrefetch]);
-    const Edge<T>& e = edges[i];
-    const int32_t x = uf.find(e.x), y = uf.find(e.y);
+    if (i >= kPrefetch) uf.prefetch(ends[i - kPrefetch]);
+    const int32_t x = uf.find(ends[i].x), y = uf.find(ends[i].y);
     if (x == y) {
       if (tree) tree[kept++] = primal[i];
       continue;
     }
     --merges_left;
-    on_merge(e, x, y, uf.link(x, y, older));
+    on_merge(edges[i], x, y, uf.link(x, y, older));
   }
   return {merges_left, i, kept};
 }
@@ -689,8 +707,11 @@ DualRun dual_kruskal(const Edge<T>* edges, size_t count, Components& uf, Older o
 template <typename T, typename Older, typename OnMerge>
 void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, Older older, OnMerge on_merge) {
   uf.reset(nodes, ages);
-  const DualRun run = dual_kruskal(im.dual_edges.data(), im.dual_edges.size(), uf, older, nodes - 1, im.edges.data(),
-                                   im.has_tree ? im.tree.data() : nullptr, on_merge);
+  const DualRun run = im.has_tree  // V: the squares of edges[i], swept with its pixel and value
+      ? dual_kruskal(im.squares_of.data(), im.edges.data(), im.edges.size(), uf, older, nodes - 1, im.edges.data(),
+                     im.tree.data(), on_merge)
+      : dual_kruskal(im.dual_edges.data(), im.dual_edges.data(), im.dual_edges.size(), uf, older, nodes - 1,
+                     im.edges.data(), static_cast<Edge<T>*>(nullptr), on_merge);
   im.tree_count = run.kept;
   im.unswept = run.unswept;
 }
@@ -888,7 +909,7 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
     merges_left = parts_above(comp, ws.graphs, target.loop_birth_max, uf, older_c, ws.oldest_c, ws.scan_flags) - 1;
   }
   const auto edges = comp.dual_up_to(target.loop_birth_max, ws.comparison_edges);
-  dual_kruskal<T>(edges.first, edges.second, uf, older_c, merges_left, nullptr, nullptr, on_merge, &pending);
+  dual_kruskal<T>(edges.first, edges.first, edges.second, uf, older_c, merges_left, nullptr, nullptr, on_merge, &pending);
 }
 
 template <typename T>
