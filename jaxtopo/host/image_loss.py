@@ -146,10 +146,14 @@ class TargetDiagramCache:
         key = (digest, f.shape, str(f.dtype), image_shape, config.construction, config.backend)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and (self._holds is None or self._holds(entry, f)):
-                self._entries.move_to_end(key)
+        # checked outside the lock (a byte compare of the whole target): entries are never changed,
+        # and this reference keeps the entry alive if another thread evicts it meanwhile
+        if entry is not None and (self._holds is None or self._holds(entry, f)):
+            with self._lock:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
                 self.hits += 1
-                return entry
+            return entry
         prepared = self._prepare(f, image_shape, config)
         with self._lock:
             self.misses += 1
