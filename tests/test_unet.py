@@ -7,7 +7,7 @@ import optax
 import pytest
 from flax import nnx
 
-from jaxtopo.models import UNet, paper_unet, probabilities, small_unet
+from jaxtopo.models import UNet, initialized, paper_unet, probabilities, small_unet
 
 # Test-time budget: JAX compiles a threefry random draw once per parameter shape, seconds each
 # on a loaded CPU. So every concrete model here has these widths and 3 -> 1 channels, uses the
@@ -255,3 +255,31 @@ def test_small_unet():
     assert model.widths == (16, 32, 64, 128, 256) and model.in_channels == 1
     assert _param_count(model) == _expected_unet_params(1, 1, (16, 32, 64, 128, 256))
     assert _output_shape(model, (1, 48, 48, 1)) == (1, 48, 48, 1)
+
+
+def _same_modules(a, b):
+    graph_a, state_a = nnx.split(a)
+    graph_b, state_b = nnx.split(b)
+    assert graph_a == graph_b
+    leaves_a, leaves_b = jax.tree.leaves(state_a), jax.tree.leaves(state_b)
+    assert len(leaves_a) == len(leaves_b) > 0
+    for x, y in zip(leaves_a, leaves_b):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bit for bit
+
+
+def test_initialized_builds_the_eager_model_bit_for_bit():
+    eager, compiled = _tiny(seed=3), initialized(lambda: _tiny(seed=3))
+    assert isinstance(compiled, UNet)
+    _same_modules(eager, compiled)
+    with pytest.raises(AssertionError):  # the comparison can fail: another seed gives other weights
+        _same_modules(compiled, initialized(lambda: _tiny(seed=4)))
+
+
+def test_initialized_draws_threefry_weights_as_the_eager_initializers_do():
+    # the default key implementation, whose compile time initialized() exists for: one weight
+    # shape (a convolution's truncated-normal kernel), eager and in one program at level 1
+    build = lambda: nnx.Conv(3, 5, (3, 3), rngs=nnx.Rngs(11))  # noqa: E731
+    _same_modules(build(), initialized(build))

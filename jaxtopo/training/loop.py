@@ -53,6 +53,7 @@ from jaxtopo.data.common import to_unit_float
 from jaxtopo.evaluation.full_image import full_image_results
 from jaxtopo.host.image_loss import HOST_CLOCK
 from jaxtopo.metrics import dice, segmentation_metrics
+from jaxtopo.models.initialize import initialized
 from jaxtopo.models.unet import UNet
 from jaxtopo.training import data as data_lib
 from jaxtopo.training.checkpoints import RunCheckpoints, latest_checkpoint_step
@@ -226,7 +227,8 @@ def _prefetched_batches(images, labels, first_step, total_steps, steps_per_epoch
 
 def build_model(config, in_channels: int):
     """The U-Net in train mode and the graph of its eval mode (BatchNorm running averages)."""
-    model = UNet(in_channels, 1, widths=tuple(config.model.widths), rngs=nnx.Rngs(config.seed))
+    widths = tuple(config.model.widths)
+    model = initialized(lambda: UNet(in_channels, 1, widths=widths, rngs=nnx.Rngs(config.seed)))
     model.eval()
     eval_graph, _ = nnx.split(model)
     model.train()
