@@ -718,24 +718,40 @@ void dual_sweep(Filtered<T>& im, Components& uf, int32_t nodes, int ages, Older 
 }
 
 // Dimension 0 of one built input: its primal Kruskal sweep, on V over the edges the dual sweep
-// did not merge on. `on_merge(e, x, y, young)` sees every merge.
+// did not merge on. `on_merge(e, x, y, young)` sees every merge at which a component older than
+// the edge dies; the others, where a pixel joins at its own value (no pair), are done here:
+//
+// An edge's value is its larger pixel's, so the first edge of each value v (in increasing order)
+// finds its pixel p alone: every edge that touches p has value v or more, and this is the first
+// of value v. p is also the younger side: the other end q is at most v, and its component's root
+// is older than q's value allows, or is q itself with the smaller index when q is at v too (an
+// edge's pixel is its larger end on a tie). So p joins with one write, under q itself (only
+// roots' ages are compared, and p is never a root again), and dies at its own value. All merges
+// but one per local minimum are of this kind, so most finds of the sweep are not needed.
 template <typename T, typename OnMerge>
-void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, int ages, OnMerge on_merge) {
-  uf.reset(n, ages);
+void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, OnMerge on_merge) {
+  uf.reset(n, 1);
   const PrimalOlder<T> older{im.f};
+  int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
+  bool first = true;
+  T previous = 0;
   auto take = [&](const Edge<T>& e) {
+    if (first || e.value != previous) {  // the first edge of its value: its pixel joins
+      first = false;
+      previous = e.value;
+      uf.parent[e.pixel] = e.pixel == e.x ? e.y : e.x;
+      --merges_left;
+      return;
+    }
     const int32_t x = uf.find(e.x), y = uf.find(e.y);
-    if (x != y) on_merge(e, x, y, uf.link(x, y, older));
+    if (x == y) return;
+    --merges_left;
+    on_merge(e, x, y, uf.link(x, y, older));
   };
   if (!im.has_tree) {
-    int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
     for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
       if (i + kPrefetch < im.edges.size()) uf.prefetch(im.edges[i + kPrefetch]);
-      const Edge<T>& e = im.edges[i];
-      const int32_t x = uf.find(e.x), y = uf.find(e.y);
-      if (x == y) continue;
-      --merges_left;
-      on_merge(e, x, y, uf.link(x, y, older));
+      take(im.edges[i]);
     }
     return;
   }
@@ -793,7 +809,7 @@ void prepare_target(const T* g, int32_t height, int32_t width, int32_t construct
   }
   out.born0.assign(n, -1);
   out.pairs[0].clear();
-  primal_sweep(im, ws.components, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+  primal_sweep(im, ws.components, n, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (im.f[young] != e.value) {
       out.born0[young] = static_cast<int32_t>(out.pairs[0].size() / 2);
       out.pairs[0].push_back(young);
@@ -926,7 +942,7 @@ void dimension0(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   Components& uf = ws.components;
   const Filtered<T>& im = ws.image;
   ws.key_pred.assign(n, -1);
-  primal_sweep(im, uf, n, 1, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
+  primal_sweep(im, uf, n, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (im.f[young] != e.value) ws.key_pred[young] = out.add_pair(young, e.pixel);
   });
   if (out.pred_count == 0 || target.pairs[0].empty()) return;  // nothing to match
