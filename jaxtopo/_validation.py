@@ -124,6 +124,13 @@ def inside_unit_interval(x):
     return (x >= 0) & (x <= 1)
 
 
+def all_inside_unit_interval(a: np.ndarray) -> bool:
+    """``inside_unit_interval`` for every element of a numpy array, as two reductions and no
+    temporary array (the host losses check every image): min and max propagate NaN, so NaN and
+    +-inf still fail."""
+    return a.size == 0 or bool(a.min() >= 0 and a.max() <= 1)
+
+
 def _per_image_ok(x, probabilities: bool) -> jnp.ndarray:
     """[B] bool: image b lies in its domain ([0, 1], or the finite reals for logits). Reduces over
     every axis but the first, so it takes the caller's array with or without its channel axis."""

@@ -273,3 +273,13 @@ def test_3d_cldice_gradient_with_closed_over_target_prints_no_constant_folding_w
     assert np.all(np.isfinite(np.asarray(grad)))
     captured = capfd.readouterr()
     assert "onstant folding" not in captured.err + captured.out
+
+
+def test_host_check_of_a_whole_array_equals_the_elementwise_rule():
+    from jaxtopo._validation import all_inside_unit_interval, inside_unit_interval
+
+    cases = [np.zeros((0, 3)), np.array([0.0, 1.0]), np.array([0.5, -0.0]), np.array([0.5, 1.0 + 1e-7]),
+             np.array([-1e-30, 0.5]), np.array([0.5, np.nan]), np.array([np.inf]), np.array([-np.inf, 0.2]),
+             np.float32([[0.25, 0.75], [1.0, 0.0]])]
+    for a in cases:
+        assert all_inside_unit_interval(a) == bool(np.all(inside_unit_interval(a))), a

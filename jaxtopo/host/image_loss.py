@@ -26,6 +26,7 @@ import zlib
 
 import numpy as np
 
+from jaxtopo import _validation
 from jaxtopo.host import matching as matching_lib
 from jaxtopo.host import native
 from jaxtopo.host.persistence import (
@@ -286,12 +287,6 @@ def image_loss_and_grad(likelihood: np.ndarray, target: np.ndarray, config: Topo
     return likelihood_loss_and_grad(likelihood, target, config.pad, on_filtration)
 
 
-def _inside_unit_interval(a: np.ndarray) -> bool:
-    """All of a in [0, 1] (False for NaN and +-inf: min and max propagate NaN), as
-    `jaxtopo._validation.inside_unit_interval` says per element; two reductions, no temporaries."""
-    return a.size == 0 or bool(a.min() >= 0 and a.max() <= 1)
-
-
 def likelihood_loss_and_grad(likelihood, target, pad: bool, on_filtration):
     """The frame of every per-image host loss around ``on_filtration(likelihood, target)``, which
     returns (value, d value / d f) on the (padded) filtration f = 1 - L.
@@ -303,7 +298,7 @@ def likelihood_loss_and_grad(likelihood, target, pad: bool, on_filtration):
     """
     likelihood = np.asarray(likelihood)
     target = np.asarray(target)
-    if not (_inside_unit_interval(likelihood) and _inside_unit_interval(target)):
+    if not (_validation.all_inside_unit_interval(likelihood) and _validation.all_inside_unit_interval(target)):
         return float("nan"), np.zeros(likelihood.shape, dtype=np.float64)
     if likelihood.ndim != 2 or likelihood.shape != target.shape:
         raise ValueError(f"expected two 2D images of one shape, got {likelihood.shape} and {target.shape}")

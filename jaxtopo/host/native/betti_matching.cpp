@@ -842,14 +842,14 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   Filtered<T>& im = ws.image;
   Filtered<T>& comp = ws.comparison;
   const DualOlder<T> older_c{comp.dual_value.data()};
-  // the prediction's pairs, keyed (when the target has pairs to match) by the node that dies in
-  // the comparison-aged components
   // A pair's death is first written as the node that dies and turned into its pixel after the
   // sweep: read during the sweep, dual_pixel (not otherwise touched since it was built) missed
   // the caches and stalled it, about 0.7 ms at 300x300 for 10k pairs.
   auto death_pixels = [&] {
     for (int64_t k = 0; k < out.pred_count; ++k) out.pred[2 * k + 1] = im.dual_pixel[out.pred[2 * k + 1]];
   };
+  // the prediction's pairs, keyed (when the target has pairs to match) by the node that dies in
+  // the comparison-aged components
   if (target.pairs[1].empty()) {  // nothing to match
     dual_sweep(im, uf, nodes, 1, DualOlder<T>{im.dual_value.data()}, [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
       if (e.value != im.dual_value[young]) out.add_pair(e.pixel, young);
