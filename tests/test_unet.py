@@ -257,6 +257,13 @@ def test_small_unet():
     assert _output_shape(model, (1, 48, 48, 1)) == (1, 48, 48, 1)
 
 
+# initialized() gives the eager weights bit for bit on the jax it was measured with (0.10.2). On
+# jax 0.7.1 (the lower bound) a jitted draw and an eager one differ in the last bit of a few
+# values at every optimization level, the default included (3 of the tiny rbg U-Net's, 1 of a
+# threefry U-Net's at level 1), so there the weights are held equal to float32 rounding.
+BIT_FOR_BIT = tuple(int(part) for part in jax.__version__.split(".")[:2]) >= (0, 10)
+
+
 def _same_modules(a, b):
     graph_a, state_a = nnx.split(a)
     graph_b, state_b = nnx.split(b)
@@ -267,7 +274,10 @@ def _same_modules(a, b):
         if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
             x, y = jax.random.key_data(x), jax.random.key_data(y)
         assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bit for bit
+        if BIT_FOR_BIT or not jnp.issubdtype(x.dtype, jnp.floating):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        else:
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-7, atol=1e-9)
 
 
 def test_initialized_builds_the_eager_model_bit_for_bit():
