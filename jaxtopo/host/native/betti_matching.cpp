@@ -31,8 +31,10 @@
 // sweep needs them (Filtered::derive). The union-finds of image persistence share one partition,
 // so one union-find whose components remember their oldest node under several ages serves them
 // all; its parent array is kept alone so that finds, which wait on memory, touch 4 bytes a node,
-// and the sweeps prefetch the parents of the nodes 16 edges ahead. On V, dimension 0 sweeps only
-// the edges on which the dual sweep did not merge (by duality, the primal spanning tree). A
+// and the sweeps prefetch the parents of the nodes 16 edges ahead. On V, the dual sweep leaves out
+// the first edge of each pixel alone at its value (a join of the primal sweep, so never a dual
+// merge); dimension 0 makes those joins in one pass, then sweeps only the edges on which the dual
+// sweep did not merge (by duality, the rest of the primal spanning tree). A
 // dimension where the target (or the prediction) has no pair skips its comparison sweep, and the
 // comparison's dual sweep only links (in index order) the edges above the target's largest loop
 // birth, where no match can happen (dimension1 says why). Buffers are kept per thread, so
@@ -682,7 +684,7 @@ struct Workspace {
   std::vector<uint8_t> scan_flags;  // parts_above's scratch
   std::vector<int32_t> scan_labels;
   Components components;
-  std::vector<int32_t> key_pred, key_target, oldest_c, part_oldest, keyed_by_both;
+  std::vector<int32_t> key_pred, key_target, oldest_c, part_oldest;
   std::vector<T> both_dual_values;  // the prediction's and the comparison's, side by side
   int64_t lowered_to_t = 0;          // pixels where c <= t < g, t the target's largest loop birth
   std::vector<Edge<T>> comparison_edges;  // the comparison's dual edges that its sweep needs, when merged
@@ -972,20 +974,20 @@ void dimension1(Workspace<T>& ws, const PreparedTarget<T>& target, Output& out) 
   std::vector<int32_t>& oldest = ws.oldest_c;
   oldest.resize(nodes);
   for (int32_t k = 0; k < target.loop_parts; ++k) oldest[target.part_root[k]] = part_oldest[k];
+  // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node; a
+  // node dies once (here too, so it is keyed once), and the sweep is done when every node keyed
+  // by both images has died
+  int32_t pending = 0;
   ws.key_target.assign(nodes, -1);
   for (const auto& m : target.dual_merges) {
     const int32_t root = m.young == m.x ? m.y : m.x, ox = oldest[m.x], oy = oldest[m.y];
     const bool x_older = older_c(ox, oy);
     oldest[root] = x_older ? ox : oy;
-    if (m.pair >= 0) ws.key_target[x_older ? oy : ox] = m.pair;
+    if (m.pair < 0) continue;
+    const int32_t keyed = x_older ? oy : ox;
+    ws.key_target[keyed] = m.pair;
+    pending += ws.key_pred[keyed] >= 0;
   }
-  // the comparison: a pair of non-zero persistence matches the two pairs keyed by its node; a
-  // node dies once, so the sweep is done when every node keyed by both has died
-  std::vector<int32_t>& keyed = ws.keyed_by_both;
-  keyed.clear();
-  for (int32_t v = 0; v < nodes; ++v)
-    if (ws.key_pred[v] >= 0 && ws.key_target[v] >= 0) keyed.push_back(v);
-  int32_t pending = static_cast<int32_t>(keyed.size());
   if (pending == 0) return;
   auto on_merge = [&](const Edge<T>& e, int32_t, int32_t, int32_t young) {
     if (ws.key_pred[young] < 0 || ws.key_target[young] < 0) return;
