@@ -365,7 +365,26 @@ struct Filtered {
     // touched primal edges, generated in edge-index order (anchor pixel, then type) as build does
     const int K = gr.primal_k();
     items.clear();
-    for (int32_t r = 0; r < h; ++r) {
+    if (vertices) {
+      // V, without branches on the coin flips: each candidate written, kept if it touches a change
+      items.resize(gr.primal.size() + 2);
+      size_t kept = 0;
+      auto candidate = [&](int32_t p, int32_t q, int32_t id) {
+        items[kept] = {ordered_bits(f[p] > f[q] ? f[p] : f[q]), id};
+        kept += changed[p] | changed[q];
+      };
+      for (int32_t r = 0; r < h; ++r) {
+        if (!row_touched[r]) continue;
+        const int32_t start = r * w;
+        for (int32_t p = start; p + 1 < start + w; ++p) {
+          if (r + 1 < h) candidate(p, p + w, 2 * p);
+          candidate(p, p + 1, 2 * p + 1);
+        }
+        if (r + 1 < h) candidate(start + w - 1, start + 2 * w - 1, 2 * (start + w - 1));
+      }
+      items.resize(kept);
+    }
+    for (int32_t r = 0; r < h && !vertices; ++r) {
       if (!row_touched[r]) continue;
       for (int32_t c = 0; c < w; ++c) {
         const int32_t p = r * w + c;
