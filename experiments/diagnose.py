@@ -87,6 +87,8 @@ def measure(config, workdir: str, images, labels, val_images, val_labels, losses
 
 
 def _fmt(value) -> str:
+    if value is None:  # NaN, as diagnostics.jsonl stores it
+        return "nan"
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.3g}"
     return str(value)
@@ -132,6 +134,7 @@ def main(argv=None) -> int:
     from jaxtopo.training.checkpoints import latest_checkpoint_step
     from jaxtopo.training.config import ConfigError, user_error_status
     from jaxtopo.training.diagnostics import MATCHING_LOSSES
+    from jaxtopo.training.records import record_line
 
     try:
         config = load_config(args.config)
@@ -177,10 +180,10 @@ def main(argv=None) -> int:
                 config.train.stop_after_steps = step if step < total else None
                 train_and_evaluate(config, workdir)
             record = measure(config, workdir, images, labels, val_images, val_labels, args.losses, weights)
-            print(json.dumps(record), flush=True)
+            print(record_line(record), flush=True)
             records.append(record)
             with open(records_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(record_line(record) + "\n")  # strict JSON: NaN as null
     except Exception as error:
         status = user_error_status(error)
         if status is None:

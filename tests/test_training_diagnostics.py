@@ -210,8 +210,9 @@ def test_diagnose_cli_trains_measures_and_resumes(tmp_path, capsys):
     argv = ["--config", "synthetic_roads_sat", "--quick", "--steps", "4,12", "--losses", "sat,wt",
             "--weights", "1e-4,1e-2", "--images", "4", "--out", out]
     assert diagnose.main(argv) == 0
-    with open(os.path.join(out, "diagnostics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    with open(os.path.join(out, "diagnostics.jsonl")) as f:  # strict JSON: no NaN tokens
+        records = [json.loads(line, parse_constant=lambda token: pytest.fail(f"{token} in the JSON"))
+                   for line in f]
     assert [r["step"] for r in records] == [4, 12]
     for record in records:
         assert record["sat_share@0.01"] == pytest.approx(100 * record["sat_share@0.0001"])

@@ -74,6 +74,7 @@ from jaxtopo.training.objective import (
     objective,
     topological_weight,
 )
+from jaxtopo.training.records import record_line
 
 
 # how often each jitted function was traced (tests check the train step compiles once per run)
@@ -131,7 +132,7 @@ class _Log:
         self.file = open(path, "a", buffering=1)
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record) + "\n")
+        self.file.write(record_line(record) + "\n")  # strict JSON: NaN and inf as null
 
     def close(self) -> None:
         self.file.close()

@@ -2,7 +2,9 @@
 
 Each line of ``metrics.jsonl`` is one JSON record with a ``step``: training records carry the
 loss and its parts (``loss``, ``bce``, ``topological``, ...) and timings, evaluation records carry
-``val_dice``. One panel per key, one line per run, steps on the x axis.
+``val_dice``. One panel per key, one line per run, steps on the x axis. A value that was NaN or
+infinite is stored as null (strict JSON, `jaxtopo.training.records`), read back as None and left
+out of its curve.
 """
 
 from __future__ import annotations
