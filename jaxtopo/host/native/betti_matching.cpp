@@ -383,17 +383,18 @@ struct Filtered {
         if (r + 1 < h) candidate(start + w - 1, start + 2 * w - 1, 2 * (start + w - 1));
       }
       items.resize(kept);
-    }
-    for (int32_t r = 0; r < h && !vertices; ++r) {
-      if (!row_touched[r]) continue;
-      for (int32_t c = 0; c < w; ++c) {
-        const int32_t p = r * w + c;
-        const bool down = r + 1 < h, right = c + 1 < w;
-        const bool valid[4] = {down, right, down && right, down && c > 0};
-        for (int type = 0; type < K; ++type) {
-          if (!valid[type]) continue;
-          const int32_t q = gr.other_end(p, type);
-          if (changed[p] | changed[q]) items.push_back({ordered_bits(f[p] > f[q] ? f[p] : f[q]), p * K + type});
+    } else {  // T
+      for (int32_t r = 0; r < h; ++r) {
+        if (!row_touched[r]) continue;
+        for (int32_t c = 0; c < w; ++c) {
+          const int32_t p = r * w + c;
+          const bool down = r + 1 < h, right = c + 1 < w;
+          const bool valid[4] = {down, right, down && right, down && c > 0};
+          for (int type = 0; type < K; ++type) {
+            if (!valid[type]) continue;
+            const int32_t q = gr.other_end(p, type);
+            if (changed[p] | changed[q]) items.push_back({ordered_bits(f[p] > f[q] ? f[p] : f[q]), p * K + type});
+          }
         }
       }
     }
@@ -828,7 +829,6 @@ int32_t join_first_edges(const T* f, int32_t h, int32_t w, int32_t* parent) {
 // meet one root, and nothing happens).
 template <typename T, typename OnMerge>
 void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, OnMerge on_merge) {
-  uf.reset(n, 1);
   const PrimalOlder<T> older{im.f};
   int32_t merges_left = n - 1;  // the grid is connected: Kruskal is done after n - 1 merges
   auto merge = [&](const Edge<T>& e) {
@@ -838,6 +838,7 @@ void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, OnMerge on_m
     on_merge(e, x, y, uf.link(x, y, older));
   };
   if (!im.has_tree) {
+    uf.reset(n, 1);
     bool first = true;
     T previous = 0;
     for (size_t i = 0; i < im.edges.size() && merges_left > 0; ++i) {
@@ -854,6 +855,7 @@ void primal_sweep(const Filtered<T>& im, Components& uf, int32_t n, OnMerge on_m
     }
     return;
   }
+  uf.parent.resize(n);  // every parent is set by the joins: p itself, or the pixel it joins
   merges_left -= join_first_edges(im.f, im.height, im.width, uf.parent.data());
   // the unreached edges (the lowest), then the kept ones in increasing order
   for (size_t i = 0; i < im.unswept && merges_left > 0; ++i) {
